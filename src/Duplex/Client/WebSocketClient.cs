@@ -1,0 +1,138 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Duplex.Protocol;
+
+namespace Duplex;
+
+/// <summary>Opens client connections: DNS, TCP, TLS for wss://, and the opening handshake.</summary>
+public static class WebSocketClient
+{
+    /// <summary>
+    /// Connects to a ws:// or wss:// URI and completes the handshake.
+    /// </summary>
+    /// <exception cref="WebSocketHandshakeException">The server refused the upgrade or answered something else.</exception>
+    /// <exception cref="SocketException">The host could not be reached.</exception>
+    /// <exception cref="TimeoutException">The whole connect took longer than <see cref="WebSocketClientOptions.ConnectTimeout"/>.</exception>
+    public static async Task<WebSocketConnection> ConnectAsync(Uri uri, WebSocketClientOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        options ??= new WebSocketClientOptions();
+        if (!uri.IsAbsoluteUri || uri.Scheme is not ("ws" or "wss" or "http" or "https"))
+            throw new ArgumentException($"'{uri}' is not a ws:// or wss:// URI.", nameof(uri));
+        if (!string.IsNullOrEmpty(uri.Fragment))
+            throw new ArgumentException("A WebSocket URI has no fragment (#...).", nameof(uri));
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.ConnectTimeout);
+        Stream? stream = null;
+        try
+        {
+            var socket = await ConnectSocketAsync(uri, timeout.Token).ConfigureAwait(false);
+            var tcp = socket;
+            stream = new NetworkStream(socket, ownsSocket: true);
+            if (ClientHandshake.IsSecure(uri))
+            {
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = tls;
+                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                {
+                    TargetHost = uri.IdnHost,
+                    ClientCertificates = options.ClientCertificates,
+                    RemoteCertificateValidationCallback = options.RemoteCertificateValidation
+                        ?? (options.AllowUntrustedCertificate ? static (_, _, _, _) => true : null),
+                }, timeout.Token).ConfigureAwait(false);
+            }
+            var connection = await HandshakeAsync(stream, tcp, uri, options, timeout.Token).ConfigureAwait(false);
+            stream = null;
+            return connection;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Connecting to {uri} took longer than {options.ConnectTimeout.TotalSeconds:0.#} s.");
+        }
+        catch (AuthenticationException e)
+        {
+            throw new WebSocketHandshakeException($"TLS handshake with {uri.Host} failed: {e.Message}", null, e);
+        }
+        finally
+        {
+            if (stream is not null)
+                await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<Socket> ConnectSocketAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses = IPAddress.TryParse(uri.DnsSafeHost, out var literal)
+            ? [literal]
+            : await Dns.GetHostAddressesAsync(uri.DnsSafeHost, cancellationToken).ConfigureAwait(false);
+        if (addresses.Length == 0)
+            throw new SocketException((int)SocketError.HostNotFound);
+        SocketException? last = null;
+        foreach (var address in addresses)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, uri.Port), cancellationToken).ConfigureAwait(false);
+                return socket;
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                last = e;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+        throw last!;
+    }
+
+    private static async Task<WebSocketConnection> HandshakeAsync(Stream stream, Socket socket, Uri uri, WebSocketClientOptions options,
+        CancellationToken cancellationToken)
+    {
+        string key = Handshake.CreateKey();
+        var protocols = options.SubProtocols.ToList();
+        foreach (var protocol in protocols)
+        {
+            if (!HttpHeadParser.IsToken(protocol))
+                throw new ArgumentException($"'{protocol}' is not a valid subprotocol name.", nameof(options));
+        }
+        byte[] request = ClientHandshake.BuildRequest(uri, key, options.Origin, protocols, extensions: null, options.Headers);
+        await stream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
+
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(options.HeadLimits.MaxHeadBytes + 1);
+        try
+        {
+            int filled = 0;
+            while (true)
+            {
+                int read = await stream.ReadAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                    throw new WebSocketHandshakeException("The server closed the connection during the handshake.");
+                filled += read;
+                var status = HttpHeadParser.TryParseResponse(buffer.AsSpan(0, filled), options.HeadLimits,
+                    out var head, out int consumed, out var error);
+                if (status == OperationStatus.NeedMoreData)
+                    continue;
+                if (status != OperationStatus.Done)
+                    throw new WebSocketHandshakeException($"The server's response is not valid HTTP: {error.Message}.");
+                if (!ClientHandshake.TryValidateResponse(head!, key, protocols, [], out var response, out string? problem))
+                    throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: {problem}.", head!.StatusCode);
+                return WebSocketConnection.Create(stream, socket, Role.Client, options, response!.SubProtocol,
+                    buffer.AsSpan(consumed, filled - consumed));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

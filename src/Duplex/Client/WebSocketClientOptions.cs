@@ -1,0 +1,36 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Duplex.Protocol;
+
+namespace Duplex;
+
+/// <summary>Settings for <see cref="WebSocketClient.ConnectAsync"/>.</summary>
+public sealed class WebSocketClientOptions : WebSocketOptions
+{
+    /// <summary>Subprotocols to offer, in order of preference.</summary>
+    public IList<string> SubProtocols { get; } = new List<string>();
+
+    /// <summary>The Origin header to send, or null for none (browsers always send one).</summary>
+    public string? Origin { get; set; }
+
+    /// <summary>Extra request headers (for example Authorization).</summary>
+    public IList<KeyValuePair<string, string>> Headers { get; } = new List<KeyValuePair<string, string>>();
+
+    /// <summary>Time for DNS, TCP, TLS and the upgrade together. Default 30 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Accept any server certificate for wss://. Off by default; turning it on gives up the
+    /// protection TLS offers against a man in the middle, so keep it for tests and development.
+    /// </summary>
+    public bool AllowUntrustedCertificate { get; set; }
+
+    /// <summary>A custom check of the server's certificate (used instead of the system's when set).</summary>
+    public RemoteCertificateValidationCallback? RemoteCertificateValidation { get; set; }
+
+    /// <summary>Certificates to present when the server asks for one.</summary>
+    public X509CertificateCollection? ClientCertificates { get; set; }
+
+    /// <summary>Limits on the server's HTTP response head.</summary>
+    public HttpHeadLimits HeadLimits { get; set; } = HttpHeadLimits.Default;
+}

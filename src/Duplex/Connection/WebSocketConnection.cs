@@ -1,0 +1,547 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Duplex.Protocol;
+
+namespace Duplex;
+
+/// <summary>
+/// One WebSocket connection over a duplex byte stream, for either role: the role only decides
+/// who masks. Receiving is pulled by <see cref="ReceiveAsync"/>, which also answers pings and
+/// the peer's close. Sends from several tasks at once are safe; frames never interleave.
+/// The peer's protocol violations never throw: the connection closes with the right status and
+/// the next receive reports it.
+/// </summary>
+public sealed partial class WebSocketConnection : IAsyncDisposable
+{
+    // Payloads up to this size are copied behind their header and sent in one write.
+    private const int CoalesceLimit = 64 * 1024;
+
+    private readonly Stream _stream;
+    private readonly Socket? _socket;
+    private readonly WebSocketOptions _options;
+    private readonly MessageReader _reader;
+    private readonly MaskKeySource? _masks;
+    private readonly SemaphoreSlim _receiveLock = new(1, 1);
+    private readonly SemaphoreSlim _frameLock = new(1, 1);    // one frame on the wire at a time
+    private readonly SemaphoreSlim _messageLock = new(1, 1);  // one data message at a time
+    private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Timer? _keepAliveTimer;
+
+    private volatile bool _closeSent;
+    private volatile bool _closeReceived;
+    private volatile bool _terminated;
+    private bool _pendingMessage;          // read ahead by keep-alive, not yet handed to the user
+    private int _disposed;
+    private CloseStatus _closeStatus;
+    private string? _closeReason;
+    private long _lastReceivedTicks = Environment.TickCount64;
+    private long _pingSentTicks;
+
+    /// <summary>
+    /// Wraps a stream on which the opening handshake has already happened (for example one that
+    /// another HTTP server upgraded). <see cref="WebSocketClient"/> and <see cref="Server.WebSocketServer"/>
+    /// call this for you.
+    /// </summary>
+    /// <param name="received">Bytes already read past the handshake, which belong to the first frames.</param>
+    public static WebSocketConnection Create(Stream stream, Role role, WebSocketOptions? options = null,
+        string? subProtocol = null, ReadOnlySpan<byte> received = default) =>
+        new(stream, null, role, options ?? new WebSocketOptions(), subProtocol, received);
+
+    // The socket under a TLS stream, so that the close can end TCP with a FIN.
+    internal static WebSocketConnection Create(Stream stream, Socket socket, Role role, WebSocketOptions options,
+        string? subProtocol, ReadOnlySpan<byte> received) =>
+        new(stream, socket, role, options, subProtocol, received);
+
+    private WebSocketConnection(Stream stream, Socket? socket, Role role, WebSocketOptions options, string? subProtocol, ReadOnlySpan<byte> received)
+    {
+        _stream = stream;
+        _socket = socket;
+        _options = options;
+        Role = role;
+        SubProtocol = subProtocol;
+        _reader = new MessageReader(role, options.MaxMessageSize);
+        if (!received.IsEmpty)
+            _reader.Write(received);
+        if (role == Role.Client)
+            _masks = new MaskKeySource();
+        if (options.KeepAliveEnabled)
+        {
+            var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10,
+                Math.Min(options.KeepAliveInterval.Ticks, options.KeepAliveTimeout.Ticks) / 4));
+            _keepAliveTimer = new Timer(static state => ((WebSocketConnection)state!).OnKeepAliveTick(), this, period, period);
+        }
+    }
+
+    public Role Role { get; }
+
+    /// <summary>The subprotocol agreed in the handshake, or null.</summary>
+    public string? SubProtocol { get; }
+
+    public WebSocketState State => _terminated ? WebSocketState.Closed : _closeSent ? WebSocketState.CloseSent : WebSocketState.Open;
+
+    /// <summary>Once closed: the status the connection ended with.</summary>
+    public CloseStatus? CloseStatus => _terminated ? _closeStatus : null;
+
+    /// <summary>Once closed: the reason that came with <see cref="CloseStatus"/>.</summary>
+    public string? CloseReason => _terminated ? _closeReason : null;
+
+    /// <summary>Completes when the connection has closed, whichever way.</summary>
+    public Task Completion => _completed.Task;
+
+    /// <summary>Called with the payload of every pong received (on the receiving task).</summary>
+    public Action<ReadOnlyMemory<byte>>? PongReceived { get; set; }
+
+    // ---------------------------------------------------------------- receiving
+
+    /// <summary>
+    /// Waits for the next message. When the connection closes (handshake done, failed or lost)
+    /// it returns a message of type <see cref="MessageType.Close"/> with the status, and does so
+    /// again on every later call. One receive at a time; cancelling it aborts the connection,
+    /// since a frame may have been half read.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        await _receiveLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ReceiveCoreAsync(discardMessages: false, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _receiveLock.Release();
+        }
+    }
+
+    /// <summary>Every message until the connection closes.</summary>
+    public async IAsyncEnumerable<WebSocketMessage> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            var message = await ReceiveAsync(cancellationToken).ConfigureAwait(false);
+            if (message.IsClose)
+                yield break;
+            yield return message;
+        }
+    }
+
+    // Runs under _receiveLock.
+    private async ValueTask<WebSocketMessage> ReceiveCoreAsync(bool discardMessages, CancellationToken cancellationToken)
+    {
+        if (_pendingMessage)
+        {
+            _pendingMessage = false;
+            if (!discardMessages)
+                return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
+        }
+        while (!_terminated)
+        {
+            switch (_reader.Read())
+            {
+                case ReadEvent.NeedMoreData:
+                    if (!await FillAsync(cancellationToken).ConfigureAwait(false))
+                        Terminate(Protocol.CloseStatus.AbnormalClosure, "connection closed without a close frame");
+                    break;
+                case ReadEvent.Message:
+                    if (!discardMessages)
+                        return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
+                    break;
+                case ReadEvent.Ping:
+                    if (!_closeSent)
+                        await SendControlAsync(Opcode.Pong, _reader.Payload, CancellationToken.None).ConfigureAwait(false);
+                    break;
+                case ReadEvent.Pong:
+                    PongReceived?.Invoke(_reader.Payload);
+                    break;
+                case ReadEvent.Close:
+                    await OnCloseFrameAsync().ConfigureAwait(false);
+                    break;
+                case ReadEvent.Error:
+                    await FailAsync(_reader.Error).ConfigureAwait(false);
+                    break;
+            }
+        }
+        _reader.Dispose();
+        return new WebSocketMessage(MessageType.Close, default, _closeStatus, _closeReason);
+    }
+
+    // Reads more bytes into the reader; false at end of stream or when the connection broke.
+    private async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
+    {
+        int read;
+        try
+        {
+            read = await _stream.ReadAsync(_reader.GetMemory(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Abort();
+            throw;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+        if (read == 0)
+            return false;
+        _reader.Advance(read);
+        _lastReceivedTicks = Environment.TickCount64;
+        return true;
+    }
+
+    // The peer's close frame: answer it (§5.5.1) unless we started the close, then end TCP.
+    private async ValueTask OnCloseFrameAsync()
+    {
+        _closeReceived = true;
+        var status = _reader.CloseStatus;
+        string reason = _reader.CloseReason;
+        if (!_closeSent)
+        {
+            // Echo the status; a close without a status is answered with one without a status.
+            await TrySendCloseAsync(status, null).ConfigureAwait(false);
+        }
+        await EndTransportAsync().ConfigureAwait(false);
+        Terminate(status, reason);
+    }
+
+    // §7.1.7 "Fail the WebSocket Connection": one close frame with the reason, then drop TCP.
+    private async ValueTask FailAsync(ProtocolError error)
+    {
+        if (!_closeSent)
+            await TrySendCloseAsync(error.Status, CloseFrame.Truncate(error.Reason)).ConfigureAwait(false);
+        await EndTransportAsync().ConfigureAwait(false);
+        Terminate(error.Status, error.Reason);
+    }
+
+    // After the close frames: the server ends TCP first (§7.1.1) by sending FIN; both sides then
+    // read until the peer's FIN (bounded), so that unread bytes never turn the close into a reset.
+    private async ValueTask EndTransportAsync()
+    {
+        using var timeout = new CancellationTokenSource(_options.CloseTimeout);
+        try
+        {
+            if (Role == Role.Server)
+                await ShutdownSendAsync().ConfigureAwait(false);
+            var scratch = ArrayPool<byte>.Shared.Rent(512);
+            try
+            {
+                while (await _stream.ReadAsync(scratch, timeout.Token).ConfigureAwait(false) > 0)
+                {
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    private async ValueTask ShutdownSendAsync()
+    {
+        switch (_stream)
+        {
+            case NetworkStream network:
+                network.Socket.Shutdown(SocketShutdown.Send);
+                break;
+            case System.Net.Security.SslStream tls:
+                await tls.ShutdownAsync().ConfigureAwait(false);
+                _socket?.Shutdown(SocketShutdown.Send);
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    /// <summary>Sends a text message.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask SendTextAsync(string text, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int length = Encoding.UTF8.GetByteCount(text);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            Encoding.UTF8.GetBytes(text, buffer);
+            await SendMessageAsync(Opcode.Text, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Sends a text message given as UTF-8 bytes; throws <see cref="ArgumentException"/> if they are not valid UTF-8.</summary>
+    public ValueTask SendTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken = default)
+    {
+        if (!Utf8Validator.IsValid(utf8.Span))
+            throw new ArgumentException("Text messages must be valid UTF-8.", nameof(utf8));
+        return SendMessageAsync(Opcode.Text, utf8, cancellationToken);
+    }
+
+    /// <summary>Sends a binary message.</summary>
+    public ValueTask SendBinaryAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        SendMessageAsync(Opcode.Binary, data, cancellationToken);
+
+    /// <summary>Sends a message of the given type (text must be valid UTF-8).</summary>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> payload, MessageType type, CancellationToken cancellationToken = default) => type switch
+    {
+        MessageType.Text => SendTextAsync(payload, cancellationToken),
+        MessageType.Binary => SendBinaryAsync(payload, cancellationToken),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), "Send a close with CloseAsync."),
+    };
+
+    /// <summary>Sends a ping (payload at most 125 bytes). The peer's pong arrives through <see cref="PongReceived"/>.</summary>
+    public ValueTask PingAsync(ReadOnlyMemory<byte> payload = default, CancellationToken cancellationToken = default)
+    {
+        if (payload.Length > 125)
+            throw new ArgumentException("A ping payload is at most 125 bytes.", nameof(payload));
+        return SendControlAsync(Opcode.Ping, payload, cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts a message whose length is not known yet: each write sends a frame, and
+    /// <see cref="MessageWriter.CompleteAsync"/> ends the message. Other data messages wait
+    /// until it is done; pings and pongs may still go between its frames.
+    /// </summary>
+    public async ValueTask<MessageWriter> BeginMessageAsync(MessageType type, CancellationToken cancellationToken = default)
+    {
+        if (type is not (MessageType.Text or MessageType.Binary))
+            throw new ArgumentOutOfRangeException(nameof(type));
+        ThrowIfCannotSend();
+        await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new MessageWriter(this, (Opcode)type);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendMessageAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        ThrowIfCannotSend();
+        await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await SendFrameAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _messageLock.Release();
+        }
+    }
+
+    // Called by MessageWriter, which holds _messageLock.
+    internal ValueTask SendFragmentAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
+        SendFrameAsync(opcode, fin, payload, cancellationToken);
+
+    internal void ReleaseMessage() => _messageLock.Release();
+
+    private ValueTask SendControlAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        ThrowIfCannotSend();
+        return SendFrameAsync(opcode, fin: true, payload, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendFrameAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        byte[]? buffer = null;
+        try
+        {
+            // A close may have gone out while we waited: nothing follows a close frame.
+            ThrowIfCannotSend();
+            bool masked = _masks is not null;
+            int chunk = Math.Min(payload.Length, CoalesceLimit);
+            buffer = ArrayPool<byte>.Shared.Rent(FrameHeader.MaxLength + chunk);
+            uint? key = masked ? _masks!.Next() : null;
+            int header = FrameHeader.Write(buffer, fin, 0, opcode, payload.Length, key);
+            if (!masked && payload.Length > CoalesceLimit)
+            {
+                // Large unmasked payload: send it from the caller's memory, no copy.
+                await _stream.WriteAsync(buffer.AsMemory(0, header), cancellationToken).ConfigureAwait(false);
+                await _stream.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                int offset = 0;
+                int at = header;
+                do
+                {
+                    int n = Math.Min(payload.Length - offset, buffer.Length - at);
+                    var source = payload.Span.Slice(offset, n);
+                    var target = buffer.AsSpan(at, n);
+                    if (key is uint k)
+                        Masking.ApplyCopy(source, target, k, offset);
+                    else
+                        source.CopyTo(target);
+                    await _stream.WriteAsync(buffer.AsMemory(0, at + n), cancellationToken).ConfigureAwait(false);
+                    offset += n;
+                    at = 0;
+                }
+                while (offset < payload.Length);
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // A frame may be half written: the stream cannot be used again.
+            Abort();
+            if (e is OperationCanceledException)
+                throw;
+            throw new WebSocketClosedException("The connection was lost while sending.", e);
+        }
+        finally
+        {
+            _frameLock.Release();
+            if (buffer is not null)
+                ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void ThrowIfCannotSend()
+    {
+        if (_terminated)
+            throw new WebSocketClosedException($"The connection is closed ({(int)_closeStatus} {_closeReason}).");
+        if (_closeSent)
+            throw new WebSocketClosedException("The connection is closing: a close frame has been sent.");
+    }
+
+    // ---------------------------------------------------------------- closing
+
+    /// <summary>
+    /// Starts the closing handshake (§7): sends a close frame, then waits for the peer's close
+    /// (at most <see cref="WebSocketOptions.CloseTimeout"/>) and ends the connection. Messages
+    /// that arrive meanwhile are dropped unless another task is receiving them.
+    /// </summary>
+    public async Task CloseAsync(CloseStatus status = Protocol.CloseStatus.NormalClosure, string? reason = null,
+        CancellationToken cancellationToken = default)
+    {
+        // Checked before anything is sent, so that a bad argument leaves the connection open.
+        _ = CloseFrame.Write(new byte[125], status, reason);
+        if (_terminated)
+            return;
+        if (!_closeSent && !_closeReceived)
+            await TrySendCloseAsync(status, reason).ConfigureAwait(false);
+        if (_terminated)
+            return;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.CloseTimeout);
+        if (_receiveLock.Wait(0))
+        {
+            // Nobody is receiving: read up to the peer's close ourselves.
+            try
+            {
+                await ReceiveCoreAsync(discardMessages: true, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                Abort();
+            }
+            finally
+            {
+                _receiveLock.Release();
+            }
+        }
+        else
+        {
+            // A receive is running and will see the close; wait for it.
+            try
+            {
+                await _completed.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                Abort();
+            }
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    // Sends our close frame once; bounded by the close timeout, since the peer may not be reading.
+    private async ValueTask TrySendCloseAsync(CloseStatus status, string? reason)
+    {
+        byte[] payload = ArrayPool<byte>.Shared.Rent(125);
+        byte[] frame = ArrayPool<byte>.Shared.Rent(FrameHeader.MaxLength + 125);
+        using var timeout = new CancellationTokenSource(_options.CloseTimeout);
+        bool locked = false;
+        try
+        {
+            int length = CloseFrame.Write(payload, status, reason);
+            await _frameLock.WaitAsync(timeout.Token).ConfigureAwait(false);
+            locked = true;
+            if (_closeSent || _terminated)
+                return;
+            _closeSent = true;
+            int frameLength = FrameWriter.WriteFrame(frame, Opcode.Close, true, 0, payload.AsSpan(0, length), _masks?.Next());
+            await _stream.WriteAsync(frame.AsMemory(0, frameLength), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            Abort();
+        }
+        finally
+        {
+            if (locked)
+                _frameLock.Release();
+            ArrayPool<byte>.Shared.Return(payload);
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    /// <summary>Drops the connection at once, with no close handshake.</summary>
+    public void Abort() => Terminate(Protocol.CloseStatus.AbnormalClosure, "connection aborted");
+
+    // Ends the connection: records how (the first record wins), closes the stream, wakes waiters.
+    private void Terminate(CloseStatus status, string? reason)
+    {
+        lock (_completed)
+        {
+            if (_terminated)
+                return;
+            _closeStatus = status;
+            _closeReason = reason;
+            _terminated = true;
+        }
+        _keepAliveTimer?.Dispose();
+        try
+        {
+            _stream.Dispose();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+        }
+        _completed.TrySetResult();
+    }
+
+    /// <summary>Closes with 1000 if still open (waiting at most the close timeout), then frees the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        if (!_terminated)
+        {
+            try
+            {
+                await CloseAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketClosedException or OperationCanceledException)
+            {
+            }
+        }
+        Terminate(Protocol.CloseStatus.AbnormalClosure, "connection disposed");
+        // The reader's buffer goes back to the pool only when no receive can be writing into it.
+        await _receiveLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            _reader.Dispose();
+        }
+        finally
+        {
+            _receiveLock.Release();
+        }
+    }
+
+    public override string ToString() => $"WebSocketConnection({Role}, {State})";
+}

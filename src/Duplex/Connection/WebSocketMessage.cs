@@ -1,0 +1,58 @@
+using System.Text;
+using Duplex.Protocol;
+
+namespace Duplex;
+
+/// <summary>The kind of a received message; <see cref="Close"/> marks the end of the stream.</summary>
+public enum MessageType : byte
+{
+    Text = 1,
+    Binary = 2,
+    Close = 8,
+}
+
+/// <summary>The states of a connection (RFC 6455 §4-§7).</summary>
+public enum WebSocketState
+{
+    Open,
+    /// <summary>We sent a close frame and wait for the peer's.</summary>
+    CloseSent,
+    /// <summary>Closed: the close handshake is over, or the connection failed or was aborted.</summary>
+    Closed,
+}
+
+/// <summary>
+/// One received message, or the end of the stream. The payload lives in the connection's receive
+/// buffer and is valid until the next receive: copy it (<see cref="ToArray"/>, <see cref="GetText"/>)
+/// to keep it.
+/// </summary>
+public readonly struct WebSocketMessage
+{
+    internal WebSocketMessage(MessageType type, ReadOnlyMemory<byte> payload, CloseStatus closeStatus = default, string? closeReason = null)
+    {
+        Type = type;
+        Payload = payload;
+        CloseStatus = closeStatus;
+        CloseReason = closeReason;
+    }
+
+    public MessageType Type { get; }
+
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>True when the connection has closed: no more messages will come.</summary>
+    public bool IsClose => Type == MessageType.Close;
+
+    /// <summary>For a close: the status the connection ended with (1005 when the peer sent none, 1006 when it just vanished).</summary>
+    public CloseStatus CloseStatus { get; }
+
+    /// <summary>For a close: the reason given with the status.</summary>
+    public string? CloseReason { get; }
+
+    /// <summary>The payload decoded as UTF-8 (text messages are already validated).</summary>
+    public string GetText() => Encoding.UTF8.GetString(Payload.Span);
+
+    public byte[] ToArray() => Payload.ToArray();
+
+    public override string ToString() => IsClose ? $"Close {(int)CloseStatus} {CloseReason}" : $"{Type} ({Payload.Length} bytes)";
+}

@@ -1,0 +1,22 @@
+namespace Duplex;
+
+/// <summary>Settings every connection has, client or server.</summary>
+public class WebSocketOptions
+{
+    /// <summary>The largest message accepted (after reassembly); a bigger one closes with 1009. Default 16 MiB.</summary>
+    public long MaxMessageSize { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// How long the connection may be silent before a ping is sent. Zero or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> turns keep-alive off. Default 30 s.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long to wait for any answer to a keep-alive ping before dropping the peer. Default 30 s.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the side that starts the close waits for the peer's close frame and TCP close. Default 5 s.</summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    internal bool KeepAliveEnabled => KeepAliveInterval > TimeSpan.Zero && KeepAliveInterval != Timeout.InfiniteTimeSpan;
+}

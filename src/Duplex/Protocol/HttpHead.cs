@@ -1,0 +1,230 @@
+using System.Buffers;
+using System.Text;
+
+namespace Duplex.Protocol;
+
+/// <summary>Limits on an HTTP/1.1 head, so that junk or a flood of headers cannot cost memory.</summary>
+public sealed record HttpHeadLimits
+{
+    /// <summary>Bytes from the first line to the blank line, inclusive.</summary>
+    public int MaxHeadBytes { get; init; } = 16 * 1024;
+
+    public int MaxHeaderCount { get; init; } = 100;
+
+    public static HttpHeadLimits Default { get; } = new();
+}
+
+/// <summary>Header fields in the order received, looked up without regard to case.</summary>
+public sealed class HttpHeaders
+{
+    private readonly List<KeyValuePair<string, string>> _fields = [];
+
+    public int Count => _fields.Count;
+
+    public IReadOnlyList<KeyValuePair<string, string>> Fields => _fields;
+
+    public void Add(string name, string value) => _fields.Add(new(name, value));
+
+    /// <summary>The first value of a field, or null when it is absent.</summary>
+    public string? this[string name]
+    {
+        get
+        {
+            foreach (var field in _fields)
+            {
+                if (string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+                    return field.Value;
+            }
+            return null;
+        }
+    }
+
+    public int CountOf(string name)
+    {
+        int count = 0;
+        foreach (var field in _fields)
+        {
+            if (string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+                count++;
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// The comma-separated elements of every field of this name (RFC 9110 §5.6.1), trimmed,
+    /// empty ones dropped.
+    /// </summary>
+    public List<string> GetList(string name)
+    {
+        var items = new List<string>();
+        foreach (var field in _fields)
+        {
+            if (!string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+                continue;
+            foreach (var part in field.Value.Split(','))
+            {
+                var item = part.Trim(' ', '\t');
+                if (item.Length > 0)
+                    items.Add(item);
+            }
+        }
+        return items;
+    }
+
+    /// <summary>True when a comma-separated field holds this token (case-insensitive).</summary>
+    public bool HasToken(string name, string token)
+    {
+        foreach (var item in GetList(name))
+        {
+            if (string.Equals(item, token, StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        return false;
+    }
+}
+
+/// <summary>A parsed request line and headers.</summary>
+public sealed record HttpRequestHead(string Method, string Target, string Version, HttpHeaders Headers)
+{
+    /// <summary>The path of the target, without the query.</summary>
+    public string Path => Target.IndexOf('?') is var q and >= 0 ? Target[..q] : Target;
+
+    /// <summary>The query of the target, without the '?', or empty.</summary>
+    public string Query => Target.IndexOf('?') is var q and >= 0 ? Target[(q + 1)..] : "";
+}
+
+/// <summary>A parsed status line and headers.</summary>
+public sealed record HttpResponseHead(string Version, int StatusCode, string ReasonPhrase, HttpHeaders Headers);
+
+/// <summary>Why a head could not be parsed, and the HTTP status a server answers with.</summary>
+public readonly record struct HttpHeadError(int StatusCode, string Message);
+
+/// <summary>
+/// Parses HTTP/1.1 heads (RFC 9112) from raw bytes with limits. Never throws on junk: it
+/// answers NeedMoreData, Done, or InvalidData with an error.
+/// </summary>
+public static class HttpHeadParser
+{
+    private static ReadOnlySpan<byte> Crlf => "\r\n"u8;
+
+    /// <summary>Finds the end of a head; -1 until the blank line has arrived.</summary>
+    public static int FindHeadEnd(ReadOnlySpan<byte> buffer)
+    {
+        int at = buffer.IndexOf("\r\n\r\n"u8);
+        return at < 0 ? -1 : at + 4;
+    }
+
+    public static OperationStatus TryParseRequest(ReadOnlySpan<byte> buffer, HttpHeadLimits limits,
+        out HttpRequestHead? request, out int consumed, out HttpHeadError error)
+    {
+        request = null;
+        var status = TrySplit(buffer, limits, out var lines, out consumed, out error);
+        if (status != OperationStatus.Done)
+            return status;
+        var parts = lines[0].Split(' ');
+        if (parts.Length != 3 || parts[0].Length == 0 || !IsToken(parts[0]) || parts[1].Length == 0)
+            return Fail(400, "malformed request line", out error);
+        if (!IsHttpVersion(parts[2]))
+            return Fail(400, "malformed HTTP version", out error);
+        if (!TryParseHeaders(lines, out var headers, out error))
+            return OperationStatus.InvalidData;
+        request = new HttpRequestHead(parts[0], parts[1], parts[2], headers);
+        return OperationStatus.Done;
+    }
+
+    public static OperationStatus TryParseResponse(ReadOnlySpan<byte> buffer, HttpHeadLimits limits,
+        out HttpResponseHead? response, out int consumed, out HttpHeadError error)
+    {
+        response = null;
+        var status = TrySplit(buffer, limits, out var lines, out consumed, out error);
+        if (status != OperationStatus.Done)
+            return status;
+        string line = lines[0];
+        int sp1 = line.IndexOf(' ');
+        if (sp1 < 0 || !IsHttpVersion(line[..sp1]))
+            return Fail(502, "malformed status line", out error);
+        int sp2 = line.IndexOf(' ', sp1 + 1);
+        string code = sp2 < 0 ? line[(sp1 + 1)..] : line[(sp1 + 1)..sp2];
+        if (code.Length != 3 || !int.TryParse(code, out int statusCode) || statusCode < 100)
+            return Fail(502, "malformed status code", out error);
+        if (!TryParseHeaders(lines, out var headers, out error))
+            return OperationStatus.InvalidData;
+        response = new HttpResponseHead(line[..sp1], statusCode, sp2 < 0 ? "" : line[(sp2 + 1)..], headers);
+        return OperationStatus.Done;
+    }
+
+    private static OperationStatus TrySplit(ReadOnlySpan<byte> buffer, HttpHeadLimits limits,
+        out string[] lines, out int consumed, out HttpHeadError error)
+    {
+        lines = [];
+        consumed = 0;
+        error = default;
+        int end = FindHeadEnd(buffer);
+        if (end < 0)
+        {
+            return buffer.Length >= limits.MaxHeadBytes
+                ? Fail(431, "request head too large", out error)
+                : OperationStatus.NeedMoreData;
+        }
+        if (end > limits.MaxHeadBytes)
+            return Fail(431, "request head too large", out error);
+        var head = buffer[..(end - 4)];
+        foreach (byte b in head)
+        {
+            // Only visible ASCII, spaces, tabs and line ends; obs-text (0x80+) is allowed in values.
+            if (b == 0 || b == 0x7F || (b < 0x20 && b is not ((byte)'\t' or (byte)'\r' or (byte)'\n')))
+                return Fail(400, "control character in head", out error);
+        }
+        lines = Encoding.Latin1.GetString(head).Split("\r\n");
+        foreach (var line in lines)
+        {
+            if (line.Contains('\r') || line.Contains('\n'))
+                return Fail(400, "bare CR or LF in head", out error);
+        }
+        if (lines.Length - 1 > limits.MaxHeaderCount)
+            return Fail(431, "too many header fields", out error);
+        consumed = end;
+        return OperationStatus.Done;
+    }
+
+    private static bool TryParseHeaders(string[] lines, out HttpHeaders headers, out HttpHeadError error)
+    {
+        headers = new HttpHeaders();
+        error = default;
+        for (int i = 1; i < lines.Length; i++)
+        {
+            string line = lines[i];
+            int colon = line.IndexOf(':');
+            if (colon <= 0 || !IsToken(line.AsSpan(0, colon)))
+            {
+                error = new HttpHeadError(400, "malformed header field");
+                return false;
+            }
+            headers.Add(line[..colon], line[(colon + 1)..].Trim(' ', '\t'));
+        }
+        return true;
+    }
+
+    private static bool IsHttpVersion(string version) =>
+        version.Length == 8 && version.StartsWith("HTTP/", StringComparison.Ordinal)
+        && char.IsAsciiDigit(version[5]) && version[6] == '.' && char.IsAsciiDigit(version[7]);
+
+    /// <summary>An RFC 9110 token: visible ASCII other than separators.</summary>
+    public static bool IsToken(ReadOnlySpan<char> value)
+    {
+        if (value.IsEmpty)
+            return false;
+        foreach (char c in value)
+        {
+            if (c <= 0x20 || c >= 0x7F || "\"(),/:;<=>?@[\\]{}".Contains(c))
+                return false;
+        }
+        return true;
+    }
+
+    private static OperationStatus Fail(int statusCode, string message, out HttpHeadError error)
+    {
+        error = new HttpHeadError(statusCode, message);
+        return OperationStatus.InvalidData;
+    }
+}

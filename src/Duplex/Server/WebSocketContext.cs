@@ -1,0 +1,52 @@
+using System.Net;
+using Duplex.Protocol;
+
+namespace Duplex.Server;
+
+/// <summary>What the server knows about one accepted connection's request.</summary>
+public sealed class WebSocketContext
+{
+    internal WebSocketContext(UpgradeRequest request, EndPoint? remoteEndPoint, bool isSecure)
+    {
+        Request = request;
+        RemoteEndPoint = remoteEndPoint;
+        IsSecure = isSecure;
+    }
+
+    public UpgradeRequest Request { get; }
+
+    public string Path => Request.Head.Path;
+
+    /// <summary>The query string, without '?'.</summary>
+    public string Query => Request.Head.Query;
+
+    public HttpHeaders Headers => Request.Head.Headers;
+
+    public string? Origin => Request.Origin;
+
+    public EndPoint? RemoteEndPoint { get; }
+
+    public bool IsSecure { get; }
+
+    /// <summary>The subprotocol chosen for this connection, or null.</summary>
+    public string? SubProtocol { get; internal set; }
+
+    /// <summary>Room for the application's own per-connection state (set by an Authorize hook, for example).</summary>
+    public IDictionary<string, object?> Items { get; } = new Dictionary<string, object?>();
+
+    /// <summary>The value of one query parameter, URL-decoded, or null.</summary>
+    public string? GetQueryParameter(string name)
+    {
+        foreach (var pair in Query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = pair.IndexOf('=');
+            string key = Uri.UnescapeDataString((eq < 0 ? pair : pair[..eq]).Replace('+', ' '));
+            if (key == name)
+                return eq < 0 ? "" : Uri.UnescapeDataString(pair[(eq + 1)..].Replace('+', ' '));
+        }
+        return null;
+    }
+}
+
+/// <summary>A plain HTTP answer from a route made with <see cref="WebSocketServer.MapHttp"/>.</summary>
+public sealed record HttpReply(int StatusCode, string Body, string ContentType = "text/plain; charset=utf-8");

@@ -1,0 +1,404 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Duplex.Protocol;
+
+namespace Duplex.Server;
+
+/// <summary>Handles one accepted WebSocket connection; the connection closes when it returns.</summary>
+public delegate Task WebSocketHandler(WebSocketConnection connection, WebSocketContext context, CancellationToken stopping);
+
+/// <summary>
+/// A WebSocket server: an accept loop, optional TLS, routes by path, origin checks, limits on
+/// connections and handshakes, and a graceful shutdown that closes every client with 1001.
+/// </summary>
+public sealed class WebSocketServer : IAsyncDisposable
+{
+    private readonly WebSocketServerOptions _options;
+    private readonly Dictionary<string, Route> _routes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<WebSocketConnection, byte> _connections = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Socket? _listener;
+    private Task? _acceptLoop;
+    private int _open;           // accepted sockets not yet finished
+    private int _handshaking;
+    private int _stopped;
+
+    private sealed record Route(WebSocketHandler? Handler, WebSocketRouteOptions? Options, Func<HttpRequestHead, ValueTask<HttpReply>>? Http);
+
+    public WebSocketServer(WebSocketServerOptions? options = null)
+    {
+        _options = options ?? new WebSocketServerOptions();
+    }
+
+    public WebSocketServerOptions Options => _options;
+
+    /// <summary>Where the server listens (with the real port when port 0 was asked for).</summary>
+    public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint as IPEndPoint;
+
+    /// <summary>Connections now open (upgraded).</summary>
+    public int ConnectionCount => _connections.Count;
+
+    /// <summary>Serves WebSocket connections on a path (exact match, query ignored).</summary>
+    public WebSocketServer Map(string path, WebSocketHandler handler, WebSocketRouteOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        _routes[CheckPath(path)] = new Route(handler, options, null);
+        return this;
+    }
+
+    /// <summary>Answers plain HTTP GET requests on a path (a status page, health check, …).</summary>
+    public WebSocketServer MapHttp(string path, Func<HttpRequestHead, ValueTask<HttpReply>> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        _routes[CheckPath(path)] = new Route(null, null, handler);
+        return this;
+    }
+
+    private static string CheckPath(string path)
+    {
+        if (string.IsNullOrEmpty(path) || path[0] != '/')
+            throw new ArgumentException("A route path starts with '/'.", nameof(path));
+        return path;
+    }
+
+    /// <summary>Binds and starts accepting. Port 0 picks a free port (see <see cref="LocalEndPoint"/>).</summary>
+    public Task StartAsync(IPEndPoint endPoint)
+    {
+        if (_listener is not null)
+            throw new InvalidOperationException("The server is already started.");
+        var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
+                listener.DualMode = true;
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(endPoint);
+            listener.Listen(1024);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+        _listener = listener;
+        _acceptLoop = AcceptLoopAsync(listener);
+        Log($"listening on {(_options.Certificate is null ? "ws" : "wss")}://{listener.LocalEndPoint}");
+        return Task.CompletedTask;
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException e)
+            {
+                // Transient (a client reset before accept completed, out of descriptors): keep serving.
+                Log($"accept failed: {e.SocketErrorCode}");
+                await Task.Delay(10).ConfigureAwait(false);
+                continue;
+            }
+            Interlocked.Increment(ref _open);
+            _ = Task.Run(() => ServeAsync(socket));
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        Stream? stream = null;
+        WebSocketConnection? connection = null;
+        var remote = socket.RemoteEndPoint;
+        try
+        {
+            socket.NoDelay = true;
+            stream = new NetworkStream(socket, ownsSocket: true);
+            if (Volatile.Read(ref _open) > _options.MaxConnections)
+            {
+                await RespondAsync(stream, 503, "too many connections").ConfigureAwait(false);
+                return;
+            }
+            UpgradeResult? upgrade;
+            if (Interlocked.Increment(ref _handshaking) > _options.MaxPendingHandshakes)
+            {
+                Interlocked.Decrement(ref _handshaking);
+                await RespondAsync(stream, 503, "too many pending handshakes").ConfigureAwait(false);
+                return;
+            }
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                timeout.CancelAfter(_options.HandshakeTimeout);
+                (stream, upgrade) = await HandshakeAsync(stream, socket, remote, timeout.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _handshaking);
+            }
+            if (upgrade is null)
+                return;
+            connection = upgrade.Connection;
+            _connections.TryAdd(connection, 0);
+            stream = null; // the connection owns it now
+            if (_stopping.IsCancellationRequested)
+            {
+                await connection.CloseAsync(CloseStatus.GoingAway, "server shutting down").ConfigureAwait(false);
+                return;
+            }
+            await RunHandlerAsync(connection, upgrade).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        {
+            // The client went away or was too slow: nothing to answer.
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                _connections.TryRemove(connection, out _);
+            }
+            if (stream is not null)
+                await stream.DisposeAsync().ConfigureAwait(false);
+            if (Interlocked.Decrement(ref _open) == 0 && _stopping.IsCancellationRequested)
+                _drained.TrySetResult();
+        }
+    }
+
+    private async Task RunHandlerAsync(WebSocketConnection connection, UpgradeResult upgrade)
+    {
+        var context = upgrade.Context;
+        var started = Stopwatch.GetTimestamp();
+        Log($"open {context.RemoteEndPoint} {context.Path}{(context.SubProtocol is null ? "" : $" ({context.SubProtocol})")}");
+        try
+        {
+            await upgrade.Handler(connection, context, _stopping.Token).ConfigureAwait(false);
+            if (connection.State == WebSocketState.Open)
+                await connection.CloseAsync(CloseStatus.NormalClosure).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (connection.State != WebSocketState.Closed)
+            {
+                Log($"handler for {context.Path} failed: {e.GetType().Name}: {e.Message}");
+                try
+                {
+                    await connection.CloseAsync(CloseStatus.InternalServerError, "internal error").ConfigureAwait(false);
+                }
+                catch (WebSocketClosedException)
+                {
+                }
+            }
+        }
+        finally
+        {
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            Log($"close {context.RemoteEndPoint} {context.Path} {(int?)connection.CloseStatus} {connection.CloseReason} after {elapsed.TotalSeconds:0.0} s");
+        }
+    }
+
+    private sealed record UpgradeResult(WebSocketConnection Connection, WebSocketContext Context, WebSocketHandler Handler);
+
+    // TLS, then the HTTP head, then one of: an HTTP answer (null result) or an upgraded connection.
+    private async Task<(Stream, UpgradeResult?)> HandshakeAsync(Stream stream, Socket socket, EndPoint? remote, CancellationToken cancellationToken)
+    {
+        if (_options.Certificate is { } certificate)
+        {
+            var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+            stream = tls;
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = certificate,
+                ClientCertificateRequired = false,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        var limits = _options.HeadLimits;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(limits.MaxHeadBytes + 1);
+        try
+        {
+            int filled = 0;
+            HttpRequestHead? head;
+            int consumed;
+            while (true)
+            {
+                int read = await stream.ReadAsync(buffer.AsMemory(filled, Math.Min(buffer.Length, limits.MaxHeadBytes + 1) - filled), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                    return (stream, null);
+                filled += read;
+                var status = HttpHeadParser.TryParseRequest(buffer.AsSpan(0, filled), limits, out head, out consumed, out var error);
+                if (status == OperationStatus.Done)
+                    break;
+                if (status == OperationStatus.InvalidData)
+                {
+                    await RespondAsync(stream, error.StatusCode, error.Message).ConfigureAwait(false);
+                    return (stream, null);
+                }
+            }
+
+            if (!_routes.TryGetValue(head!.Path, out var route))
+            {
+                await RespondAsync(stream, 404, $"no endpoint at {head.Path}").ConfigureAwait(false);
+                return (stream, null);
+            }
+            if (route.Http is not null)
+            {
+                await ServeHttpAsync(stream, head, route.Http).ConfigureAwait(false);
+                return (stream, null);
+            }
+            if (!ServerHandshake.TryValidate(head, out var request, out var rejection))
+            {
+                Log($"refused {remote} {head.Path}: {rejection!.StatusCode} {rejection.Message}");
+                await RespondAsync(stream, rejection).ConfigureAwait(false);
+                return (stream, null);
+            }
+            if (!IsOriginAllowed(request!.Origin))
+            {
+                Log($"refused {remote} {head.Path}: origin {request.Origin} is not allowed");
+                await RespondAsync(stream, 403, "origin not allowed").ConfigureAwait(false);
+                return (stream, null);
+            }
+            var context = new WebSocketContext(request, remote, _options.Certificate is not null);
+            if (route.Options?.Authorize is { } authorize && await authorize(context).ConfigureAwait(false) is { } refusal)
+            {
+                Log($"refused {remote} {head.Path}: {refusal.StatusCode} {refusal.Message}");
+                await RespondAsync(stream, refusal).ConfigureAwait(false);
+                return (stream, null);
+            }
+            context.SubProtocol = ChooseSubProtocol(request.SubProtocols, route.Options);
+            byte[] response = ServerHandshake.BuildAcceptResponse(request.Key, context.SubProtocol, extensions: null);
+            await stream.WriteAsync(response, cancellationToken).ConfigureAwait(false);
+            var connection = WebSocketConnection.Create(stream, socket, Role.Server, _options, context.SubProtocol,
+                buffer.AsSpan(consumed, filled - consumed));
+            return (stream, new UpgradeResult(connection, context, route.Handler!));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static string? ChooseSubProtocol(IReadOnlyList<string> offered, WebSocketRouteOptions? options)
+    {
+        if (offered.Count == 0 || options is null)
+            return null;
+        if (options.SelectSubProtocol is { } select)
+        {
+            string? choice = select(offered);
+            if (choice is not null && !offered.Contains(choice, StringComparer.Ordinal))
+                throw new InvalidOperationException($"SelectSubProtocol chose '{choice}', which the client did not offer.");
+            return choice;
+        }
+        foreach (var protocol in offered)
+        {
+            if (options.SubProtocols.Contains(protocol, StringComparer.Ordinal))
+                return protocol;
+        }
+        return null;
+    }
+
+    private bool IsOriginAllowed(string? origin)
+    {
+        var allowed = _options.AllowedOrigins;
+        if (allowed.Count == 0 || origin is null)
+            return true;
+        foreach (var entry in allowed)
+        {
+            if (entry == "*" || string.Equals(entry.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        return false;
+    }
+
+    private static async Task ServeHttpAsync(Stream stream, HttpRequestHead head, Func<HttpRequestHead, ValueTask<HttpReply>> handler)
+    {
+        if (head.Method is not ("GET" or "HEAD"))
+        {
+            await RespondAsync(stream, new HttpRejection(405, "method not allowed", [new("Allow", "GET, HEAD")])).ConfigureAwait(false);
+            return;
+        }
+        var reply = await handler(head).ConfigureAwait(false);
+        byte[] bytes = ServerHandshake.BuildResponse(reply.StatusCode, reply.Body, null, reply.ContentType);
+        if (head.Method == "HEAD")
+            bytes = bytes.AsSpan(0, bytes.AsSpan().IndexOf("\r\n\r\n"u8) + 4).ToArray();
+        await stream.WriteAsync(bytes).ConfigureAwait(false);
+    }
+
+    private static Task RespondAsync(Stream stream, int statusCode, string message) =>
+        RespondAsync(stream, new HttpRejection(statusCode, message));
+
+    private static async Task RespondAsync(Stream stream, HttpRejection rejection)
+    {
+        byte[] bytes = ServerHandshake.BuildResponse(rejection.StatusCode, rejection.Message + "\n", rejection.Headers);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await stream.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Stops gracefully: no new connections, every open one gets close 1001, and those that have
+    /// not finished within <see cref="WebSocketServerOptions.ShutdownTimeout"/> are aborted.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            await _drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener?.Dispose();
+        if (_acceptLoop is not null)
+            await _acceptLoop.ConfigureAwait(false);
+        Log($"shutting down: closing {_connections.Count} connection(s)");
+        var closing = new List<Task>();
+        foreach (var connection in _connections.Keys)
+            closing.Add(CloseQuietlyAsync(connection));
+        if (Volatile.Read(ref _open) == 0)
+            _drained.TrySetResult();
+        try
+        {
+            await _drained.Task.WaitAsync(_options.ShutdownTimeout + _options.CloseTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            foreach (var connection in _connections.Keys)
+                connection.Abort();
+        }
+        await Task.WhenAll(closing).ConfigureAwait(false);
+        Log("stopped");
+    }
+
+    private async Task CloseQuietlyAsync(WebSocketConnection connection)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.ShutdownTimeout);
+            await connection.CloseAsync(CloseStatus.GoingAway, "server shutting down", timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketClosedException or OperationCanceledException)
+        {
+            connection.Abort();
+        }
+    }
+
+    private void Log(string message) => _options.Log?.Invoke(message);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_listener is not null)
+            await StopAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,61 @@
+using System.Security.Cryptography.X509Certificates;
+using Duplex.Protocol;
+
+namespace Duplex.Server;
+
+/// <summary>Settings for <see cref="WebSocketServer"/>.</summary>
+public sealed class WebSocketServerOptions : WebSocketOptions
+{
+    /// <summary>The certificate (with its private key) for wss://; null serves plain ws://.</summary>
+    public X509Certificate2? Certificate { get; set; }
+
+    /// <summary>
+    /// Origins allowed to open connections, like "https://example.com" (case-insensitive; "*"
+    /// allows any). Empty allows any origin. A browser request from another origin is refused
+    /// with 403, which stops cross-site WebSocket hijacking; requests with no Origin header
+    /// (non-browser clients) are allowed.
+    /// </summary>
+    public IList<string> AllowedOrigins { get; } = new List<string>();
+
+    /// <summary>Open connections (including ones still in their handshake) beyond which new ones get 503. Default 100,000.</summary>
+    public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>Connections allowed in their TLS and HTTP handshake at once; more get 503. Default 1,000.</summary>
+    public int MaxPendingHandshakes { get; set; } = 1_000;
+
+    /// <summary>Time a client has for TLS and its upgrade request. Default 10 s.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time <see cref="WebSocketServer.StopAsync"/> gives clients to answer the 1001 close. Default 5 s.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Limits on request heads; over them the client gets 431.</summary>
+    public HttpHeadLimits HeadLimits { get; set; } = HttpHeadLimits.Default;
+
+    /// <summary>Receives one line per notable event (connections opened and closed, refusals, handler errors).</summary>
+    public Action<string>? Log { get; set; }
+
+    /// <summary>Loads a certificate from a PFX/PKCS#12 file, or from PEM certificate and key files.</summary>
+    public static X509Certificate2 LoadCertificate(string certificatePath, string? keyPath = null, string? password = null)
+    {
+        string extension = Path.GetExtension(certificatePath).ToLowerInvariant();
+        if (keyPath is null && extension is ".pfx" or ".p12")
+            return X509CertificateLoader.LoadPkcs12FromFile(certificatePath, password);
+        using var pem = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        // Export and reload so that the private key works with SslStream on every platform.
+        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+    }
+}
+
+/// <summary>How one route handles its upgrades.</summary>
+public sealed class WebSocketRouteOptions
+{
+    /// <summary>Subprotocols this route speaks; the first one the client offers (in the client's order) is chosen.</summary>
+    public IList<string> SubProtocols { get; } = new List<string>();
+
+    /// <summary>Chooses a subprotocol from the client's offers instead of <see cref="SubProtocols"/>; must return one of them, or null.</summary>
+    public Func<IReadOnlyList<string>, string?>? SelectSubProtocol { get; set; }
+
+    /// <summary>Runs before the 101 is sent: return a rejection (401, 403, …) to refuse the upgrade.</summary>
+    public Func<WebSocketContext, ValueTask<HttpRejection?>>? Authorize { get; set; }
+}
