@@ -1,0 +1,190 @@
+using System.Globalization;
+using Duplex.Protocol;
+
+namespace Duplex.Cli;
+
+/// <summary>`duplex connect`: each line of input is sent as a text message; messages received are printed.</summary>
+internal static class ConnectCommand
+{
+    public const string Help = """
+        usage: duplex connect <ws://host:port/path | wss://…> [options]
+
+        Sends each line of standard input as a text message and prints every message received
+        (text as is, binary as hex or base64). At the end of input it closes with 1000.
+        On a terminal, received lines are marked '< '.
+
+        options:
+          --subprotocol NAME       offer a subprotocol (repeatable, in order of preference)
+          --header 'Name: value'   send an extra request header (repeatable)
+          --origin ORIGIN          send an Origin header
+          --ping-interval SECONDS  send a ping after this much silence (default 30; 0 turns it off)
+          --insecure               accept any TLS certificate (for self-signed test servers)
+          --binary-format FORMAT   how binary messages are printed: hex (default) or base64
+          --max-message-size N     largest message accepted, like 16m (default 16m)
+          --connect-timeout SECONDS  time allowed for the connection and handshake (default 30)
+          --slash                  treat lines starting with '/' as commands:
+                                   /ping [text]  /close [code [reason]]  /binary <hex>
+
+        exit status: 0 after a 1000 close; code-1000 for close codes 1001-1015 (so 1006,
+        a connection lost without a close frame, gives 6); 16 for codes 3000-4999;
+        64 for a bad command line; 69 when the connection could not be made.
+        """;
+
+    public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken stop)
+    {
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            await console.Out.WriteLineAsync(Help);
+            return 0;
+        }
+        var a = Arguments.Parse(args,
+            ["subprotocol", "header", "origin", "ping-interval", "binary-format", "max-message-size", "connect-timeout"],
+            ["insecure", "slash"]);
+        if (a.Positional.Count == 0)
+            throw new UsageException("connect needs a URL, like ws://127.0.0.1:8080/echo");
+        if (a.Positional.Count > 1)
+            throw new UsageException($"unexpected argument '{a.Positional[1]}'");
+        if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
+            throw new UsageException($"'{a.Positional[0]}' is not a ws:// or wss:// URL");
+        string format = a.Value("binary-format") ?? "hex";
+        if (format is not ("hex" or "base64"))
+            throw new UsageException($"--binary-format must be hex or base64, not '{format}'");
+        double ping = a.Seconds("ping-interval", 30, 0, 86400);
+        var options = new WebSocketClientOptions
+        {
+            Origin = a.Value("origin"),
+            AllowUntrustedCertificate = a.Flag("insecure"),
+            KeepAliveInterval = ping == 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(ping),
+            MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
+            ConnectTimeout = TimeSpan.FromSeconds(a.Seconds("connect-timeout", 30, 0.1, 3600)),
+        };
+        foreach (var protocol in a.All("subprotocol"))
+        {
+            if (!HttpHeadParser.IsToken(protocol))
+                throw new UsageException($"'{protocol}' is not a valid subprotocol name");
+            options.SubProtocols.Add(protocol);
+        }
+        foreach (var header in a.All("header"))
+        {
+            int colon = header.IndexOf(':');
+            if (colon <= 0 || !HttpHeadParser.IsToken(header.AsSpan(0, colon)))
+                throw new UsageException($"--header must look like 'Name: value', not '{header}'");
+            options.Headers.Add(new(header[..colon].Trim(), header[(colon + 1)..].Trim()));
+        }
+
+        await using var ws = await WebSocketClient.ConnectAsync(uri, options, stop);
+        await console.Error.WriteLineAsync($"connected to {uri}{(ws.SubProtocol is null ? "" : $" (subprotocol {ws.SubProtocol})")}");
+        var printer = PrintAsync(ws, console, format == "hex");
+        var sender = SendLinesAsync(ws, console, a.Flag("slash"), stop);
+        await Task.WhenAny(printer, sender);
+        if (!printer.IsCompleted)
+        {
+            // Input ended or Ctrl+C: close, then let the printer report the close.
+            try
+            {
+                await ws.CloseAsync(CloseStatus.NormalClosure);
+            }
+            catch (WebSocketClosedException)
+            {
+            }
+        }
+        var close = await printer;
+        await console.Error.WriteLineAsync($"closed: {(int)close.CloseStatus}{(string.IsNullOrEmpty(close.CloseReason) ? "" : " " + close.CloseReason)}");
+        return ExitCodeFor(close.CloseStatus);
+    }
+
+    public static int ExitCodeFor(CloseStatus status) => (int)status switch
+    {
+        1000 => 0,
+        >= 1001 and <= 1015 and var code => code - 1000,
+        _ => 16,
+    };
+
+    private static async Task<WebSocketMessage> PrintAsync(WebSocketConnection ws, CliConsole console, bool hex)
+    {
+        string marker = console.Interactive ? "< " : "";
+        while (true)
+        {
+            var message = await ws.ReceiveAsync();
+            if (message.IsClose)
+                return message;
+            string text = message.Type == MessageType.Text
+                ? message.GetText()
+                : hex ? Convert.ToHexStringLower(message.Payload.Span) : Convert.ToBase64String(message.Payload.Span);
+            await console.Out.WriteLineAsync(marker + text);
+            await console.Out.FlushAsync();
+        }
+    }
+
+    private static async Task SendLinesAsync(WebSocketConnection ws, CliConsole console, bool slash, CancellationToken stop)
+    {
+        try
+        {
+            while (await console.In.ReadLineAsync(stop) is { } line)
+            {
+                if (slash && line.StartsWith('/'))
+                {
+                    if (!await RunSlashCommandAsync(ws, console, line))
+                        return;
+                    continue;
+                }
+                await ws.SendTextAsync(line, stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (WebSocketClosedException)
+        {
+        }
+    }
+
+    // False when the command closed the connection.
+    private static async Task<bool> RunSlashCommandAsync(WebSocketConnection ws, CliConsole console, string line)
+    {
+        string[] words = line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
+        switch (words[0])
+        {
+            case "/ping":
+                string text = line.Length > 5 ? line[6..] : "";
+                byte[] payload = System.Text.Encoding.UTF8.GetBytes(text);
+                if (payload.Length > 125)
+                {
+                    await console.Error.WriteLineAsync("a ping carries at most 125 bytes");
+                    return true;
+                }
+                ws.PongReceived ??= p => console.Error.WriteLine($"pong {System.Text.Encoding.UTF8.GetString(p.Span)}");
+                await ws.PingAsync(payload);
+                return true;
+            case "/close":
+                int code = 1000;
+                if (words.Length > 1 && (!int.TryParse(words[1], NumberStyles.None, CultureInfo.InvariantCulture, out code)
+                    || !CloseStatusRules.IsValidOnWire(code)))
+                {
+                    await console.Error.WriteLineAsync($"'{words[1]}' is not a close code that may be sent (1000-1003, 1007-1014, 3000-4999)");
+                    return true;
+                }
+                string? reason = words.Length > 2 ? words[2] : null;
+                if (reason is not null && System.Text.Encoding.UTF8.GetByteCount(reason) > CloseFrame.MaxReasonBytes)
+                {
+                    await console.Error.WriteLineAsync("a close reason is at most 123 bytes");
+                    return true;
+                }
+                await ws.CloseAsync((CloseStatus)code, reason);
+                return false;
+            case "/binary":
+                try
+                {
+                    await ws.SendBinaryAsync(Convert.FromHexString(words.Length > 1 ? string.Concat(words[1..]).Replace(" ", "") : ""));
+                }
+                catch (FormatException)
+                {
+                    await console.Error.WriteLineAsync("/binary takes hex digits, like /binary 01ff");
+                }
+                return true;
+            default:
+                await console.Error.WriteLineAsync("commands: /ping [text], /close [code [reason]], /binary <hex>");
+                return true;
+        }
+    }
+}

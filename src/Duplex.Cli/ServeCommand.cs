@@ -1,0 +1,111 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using Duplex.Server;
+
+namespace Duplex.Cli;
+
+/// <summary>`duplex serve`: the server with its endpoints, until Ctrl+C or SIGTERM.</summary>
+internal static class ServeCommand
+{
+    public const string Help = """
+        usage: duplex serve [options]
+
+        Runs the Duplex WebSocket server. Endpoints:
+          /echo     WebSocket: sends every message back with its type
+          /         a page for trying /echo from a browser
+          /healthz  plain HTTP: 'ok'
+
+        options:
+          --host ADDRESS          address to listen on (default 127.0.0.1; 0.0.0.0 for all)
+          --port N                port (default 8080; 0 picks a free one)
+          --tls-cert FILE         certificate for wss://: PEM (with --tls-key) or PFX
+          --tls-key FILE          PEM private key for --tls-cert
+          --tls-password TEXT     password of a PFX file
+          --allow-origin ORIGIN   allow browsers from this origin only (repeatable; default: any)
+          --max-message-size N    largest message accepted, like 16m (default 16m)
+          --max-connections N     open connections before new ones get 503 (default 100000)
+          --quiet                 log nothing but errors
+        """;
+
+    public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken stop)
+    {
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            await console.Out.WriteLineAsync(Help);
+            return 0;
+        }
+        var a = Arguments.Parse(args,
+            ["host", "port", "tls-cert", "tls-key", "tls-password", "allow-origin", "max-message-size", "max-connections"],
+            ["quiet"]);
+        if (a.Positional.Count > 0)
+            throw new UsageException($"unexpected argument '{a.Positional[0]}'");
+        string hostText = a.Value("host") ?? "127.0.0.1";
+        if (!IPAddress.TryParse(hostText, out var host))
+            throw new UsageException($"--host must be an IP address, not '{hostText}'");
+        int port = a.Int("port", 8080, 0, 65535);
+        if (a.Value("tls-key") is not null && a.Value("tls-cert") is null)
+            throw new UsageException("--tls-key needs --tls-cert");
+
+        var log = console.Error;
+        bool quiet = a.Flag("quiet");
+        var options = new WebSocketServerOptions
+        {
+            MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
+            MaxConnections = a.Int("max-connections", 100_000, 1, int.MaxValue),
+            Log = quiet ? null : line => log.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {line}"),
+        };
+        foreach (var origin in a.All("allow-origin"))
+            options.AllowedOrigins.Add(origin);
+        if (a.Value("tls-cert") is { } certificate)
+        {
+            try
+            {
+                options.Certificate = WebSocketServerOptions.LoadCertificate(certificate, a.Value("tls-key"), a.Value("tls-password"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+            {
+                throw new UsageException($"cannot load the TLS certificate: {e.Message}");
+            }
+        }
+
+        await using var server = new WebSocketServer(options);
+        server.Map("/echo", Echo.Handler);
+        string page = ReadResource("wwwroot/index.html");
+        server.MapHttp("/", _ => ValueTask.FromResult(new HttpReply(200, page, "text/html; charset=utf-8")));
+        server.MapHttp("/healthz", _ => ValueTask.FromResult(new HttpReply(200, "ok\n")));
+        try
+        {
+            await server.StartAsync(new IPEndPoint(host, port));
+        }
+        catch (SocketException e)
+        {
+            await console.Error.WriteLineAsync($"duplex: cannot listen on {host}:{port}: {e.Message}");
+            return DuplexCli.ExitUnavailable;
+        }
+        string scheme = options.Certificate is null ? "ws" : "wss";
+        var bound = server.LocalEndPoint!;
+        await console.Error.WriteLineAsync($"duplex {DuplexCli.Version} serving {scheme}://{Format(bound)}/echo (Ctrl+C to stop)");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await console.Error.WriteLineAsync("stopping: closing connections with 1001");
+        await server.StopAsync();
+        return 0;
+    }
+
+    private static string Format(IPEndPoint endPoint) =>
+        endPoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endPoint.Address}]:{endPoint.Port}" : endPoint.ToString();
+
+    private static string ReadResource(string name)
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"missing resource {name}");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
