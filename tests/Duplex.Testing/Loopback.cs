@@ -45,3 +45,39 @@ public static class Loopback
     public static Uri Url(this WebSocketServer server, string path = "/echo", string scheme = "ws") =>
         new($"{scheme}://127.0.0.1:{server.LocalEndPoint!.Port}{path}");
 }
+
+/// <summary>
+/// A client and server connection joined by loopback TCP. Disposing closes from the client
+/// while the server side reads, as a real application would, so no test waits for a close timeout.
+/// </summary>
+public sealed class ConnectionPair : IAsyncDisposable
+{
+    private ConnectionPair(WebSocketConnection client, WebSocketConnection server)
+    {
+        Client = client;
+        Server = server;
+    }
+
+    public WebSocketConnection Client { get; }
+
+    public WebSocketConnection Server { get; }
+
+    public static async Task<ConnectionPair> CreateAsync(WebSocketOptions? clientOptions = null, WebSocketOptions? serverOptions = null)
+    {
+        var (client, server) = await Loopback.CreateConnectionPairAsync(clientOptions, serverOptions);
+        return new ConnectionPair(client, server);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var drain = Task.Run(async () =>
+        {
+            while (!(await Server.ReceiveAsync()).IsClose)
+            {
+            }
+        });
+        await Client.DisposeAsync();
+        await drain.WaitAsync(TimeSpan.FromSeconds(10));
+        await Server.DisposeAsync();
+    }
+}

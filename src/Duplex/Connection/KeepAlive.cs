@@ -1,4 +1,4 @@
-using Duplex.Protocol;
+using System.Buffers;
 
 namespace Duplex;
 
@@ -12,6 +12,9 @@ public sealed partial class WebSocketConnection
             _keepAliveTimer?.Dispose();
             return;
         }
+        StartReadAhead();
+        if (_payloadLent || (_aheadCopy is not null && _aheadInReader))
+            return; // the application is not reading what the peer sends: no way to judge the peer
         long now = Environment.TickCount64;
         long lastReceived = Volatile.Read(ref _lastReceivedTicks);
         long pingSent = Volatile.Read(ref _pingSentTicks);
@@ -25,7 +28,6 @@ public sealed partial class WebSocketConnection
             return;
         Volatile.Write(ref _pingSentTicks, now);
         _ = SendKeepAlivePingAsync();
-        StartReadAhead();
     }
 
     private async Task SendKeepAlivePingAsync()
@@ -39,18 +41,36 @@ public sealed partial class WebSocketConnection
         }
     }
 
-    // If the application is not receiving, read on its behalf so that the pong (or the peer's
-    // close) is seen. A data message found on the way is kept for the next ReceiveAsync.
+    // When the application is not receiving (and holds no payload of ours), read on its behalf so that pings are answered and
+    // pongs and the peer's close are seen. Data messages found on the way are kept, in order,
+    // for the next ReceiveAsync; with two kept, reading stops until the application catches up.
     private void StartReadAhead()
     {
-        if (_pendingMessage || !_receiveLock.Wait(0))
+        if (!_receiveLock.Wait(0))
+            return; // a receive is running
+        // Not while the application may still be using a payload in the reader's buffer, nor with no room to keep more.
+        if (_payloadLent || (_aheadInReader && _aheadCopy is not null))
+        {
+            _receiveLock.Release();
             return;
+        }
         _ = Task.Run(async () =>
         {
             try
             {
-                var message = await ReceiveCoreAsync(discardMessages: false, CancellationToken.None).ConfigureAwait(false);
-                _pendingMessage = !message.IsClose;
+                if (_aheadInReader)
+                {
+                    // Free the reader's buffer for more frames by copying the kept message out.
+                    var payload = _reader.Payload;
+                    var copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, payload.Length));
+                    payload.CopyTo(copy);
+                    _aheadCopyLength = payload.Length;
+                    _aheadCopyType = (MessageType)_reader.MessageType;
+                    _aheadInReader = false;
+                    Volatile.Write(ref _aheadCopy, copy); // published last: ReceiveAsync may take it without the lock
+                }
+                var message = await ReadNextAsync(discardMessages: false, CancellationToken.None).ConfigureAwait(false);
+                _aheadInReader = !message.IsClose;
             }
             catch (Exception e) when (e is WebSocketClosedException or ObjectDisposedException)
             {

@@ -32,7 +32,14 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     private volatile bool _closeSent;
     private volatile bool _closeReceived;
     private volatile bool _terminated;
-    private bool _pendingMessage;          // read ahead by keep-alive, not yet handed to the user
+    // Messages read ahead by keep-alive that the application has not taken yet, oldest first:
+    // at most one copied out of the reader's buffer and one still in it.
+    private byte[]? _aheadCopy;
+    private int _aheadCopyLength;
+    private MessageType _aheadCopyType;
+    private bool _aheadInReader;
+    private byte[]? _handedCopy;           // given to the application; back to the pool at the next receive
+    private bool _payloadLent;             // the application holds a payload that lives in the reader's buffer
     private int _disposed;
     private CloseStatus _closeStatus;
     private string? _closeReason;
@@ -101,8 +108,17 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     /// again on every later call. One receive at a time; cancelling it aborts the connection,
     /// since a frame may have been half read.
     /// </summary>
+    public ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        // A message that keep-alive read ahead and copied out is handed over at once, even while
+        // the read-ahead still waits for more.
+        if (_aheadCopy is not null && TakeAheadCopy() is { } message)
+            return ValueTask.FromResult(message);
+        return ReceiveLockedAsync(cancellationToken);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
+    private async ValueTask<WebSocketMessage> ReceiveLockedAsync(CancellationToken cancellationToken)
     {
         await _receiveLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -113,6 +129,17 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         {
             _receiveLock.Release();
         }
+    }
+
+    private WebSocketMessage? TakeAheadCopy()
+    {
+        var copy = Interlocked.Exchange(ref _aheadCopy, null);
+        if (copy is null)
+            return null;
+        var message = new WebSocketMessage(_aheadCopyType, copy.AsMemory(0, _aheadCopyLength));
+        if (Interlocked.Exchange(ref _handedCopy, copy) is { } previous)
+            ArrayPool<byte>.Shared.Return(previous);
+        return message;
     }
 
     /// <summary>Every message until the connection closes.</summary>
@@ -130,12 +157,28 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     // Runs under _receiveLock.
     private async ValueTask<WebSocketMessage> ReceiveCoreAsync(bool discardMessages, CancellationToken cancellationToken)
     {
-        if (_pendingMessage)
+        _payloadLent = false;
+        if (Interlocked.Exchange(ref _handedCopy, null) is { } handed)
+            ArrayPool<byte>.Shared.Return(handed);
+        if (TakeAheadCopy() is { } copied && !discardMessages)
+            return copied;
+        if (_aheadInReader)
         {
-            _pendingMessage = false;
+            _aheadInReader = false;
             if (!discardMessages)
+            {
+                _payloadLent = true;
                 return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
+            }
         }
+        var message = await ReadNextAsync(discardMessages, cancellationToken).ConfigureAwait(false);
+        _payloadLent = !message.IsClose;
+        return message;
+    }
+
+    // Reads frames until a data message or the end; answers pings and the peer's close on the way.
+    private async ValueTask<WebSocketMessage> ReadNextAsync(bool discardMessages, CancellationToken cancellationToken)
+    {
         while (!_terminated)
         {
             switch (_reader.Read())
@@ -536,6 +579,11 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         try
         {
             _reader.Dispose();
+            foreach (var copy in new[] { Interlocked.Exchange(ref _aheadCopy, null), Interlocked.Exchange(ref _handedCopy, null) })
+            {
+                if (copy is not null)
+                    ArrayPool<byte>.Shared.Return(copy);
+            }
         }
         finally
         {
