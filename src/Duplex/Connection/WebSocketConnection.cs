@@ -86,7 +86,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     /// <summary>The subprotocol agreed in the handshake, or null.</summary>
     public string? SubProtocol { get; }
 
-    public WebSocketState State => _terminated ? WebSocketState.Closed : _closeSent ? WebSocketState.CloseSent : WebSocketState.Open;
+    public ConnectionState State => _terminated ? ConnectionState.Closed : _closeSent ? ConnectionState.CloseSent : ConnectionState.Open;
 
     /// <summary>Once closed: the status the connection ended with.</summary>
     public CloseStatus? CloseStatus => _terminated ? _closeStatus : null;

@@ -12,7 +12,7 @@ public enum MessageType : byte
 }
 
 /// <summary>The states of a connection (RFC 6455 §4-§7).</summary>
-public enum WebSocketState
+public enum ConnectionState
 {
     Open,
     /// <summary>We sent a close frame and wait for the peer's.</summary>

@@ -5,7 +5,7 @@ public static class Echo
 {
     public static WebSocketHandler Handler { get; } = RunAsync;
 
-    private static async Task RunAsync(WebSocketConnection connection, WebSocketContext context, CancellationToken stopping)
+    private static async Task RunAsync(WebSocketConnection connection, WebSocketRequest request, CancellationToken stopping)
     {
         while (true)
         {

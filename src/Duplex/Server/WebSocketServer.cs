@@ -10,7 +10,7 @@ using Duplex.Protocol;
 namespace Duplex.Server;
 
 /// <summary>Handles one accepted WebSocket connection; the connection closes when it returns.</summary>
-public delegate Task WebSocketHandler(WebSocketConnection connection, WebSocketContext context, CancellationToken stopping);
+public delegate Task WebSocketHandler(WebSocketConnection connection, WebSocketRequest request, CancellationToken stopping);
 
 /// <summary>
 /// A WebSocket server: an accept loop, optional TLS, routes by path, origin checks, limits on
@@ -186,12 +186,12 @@ public sealed class WebSocketServer : IAsyncDisposable
         try
         {
             await upgrade.Handler(connection, context, _stopping.Token).ConfigureAwait(false);
-            if (connection.State == WebSocketState.Open)
+            if (connection.State == ConnectionState.Open)
                 await connection.CloseAsync(CloseStatus.NormalClosure).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            if (connection.State != WebSocketState.Closed)
+            if (connection.State != ConnectionState.Closed)
             {
                 Log($"handler for {context.Path} failed: {e.GetType().Name}: {e.Message}");
                 try
@@ -210,7 +210,7 @@ public sealed class WebSocketServer : IAsyncDisposable
         }
     }
 
-    private sealed record UpgradeResult(WebSocketConnection Connection, WebSocketContext Context, WebSocketHandler Handler);
+    private sealed record UpgradeResult(WebSocketConnection Connection, WebSocketRequest Context, WebSocketHandler Handler);
 
     // TLS, then the HTTP head, then one of: an HTTP answer (null result) or an upgraded connection.
     private async Task<(Stream, UpgradeResult?)> HandshakeAsync(Stream stream, Socket socket, EndPoint? remote, CancellationToken cancellationToken)
@@ -270,7 +270,7 @@ public sealed class WebSocketServer : IAsyncDisposable
                 await RespondAsync(stream, 403, "origin not allowed").ConfigureAwait(false);
                 return (stream, null);
             }
-            var context = new WebSocketContext(request, remote, _options.Certificate is not null);
+            var context = new WebSocketRequest(request, remote, _options.Certificate is not null);
             if (route.Options?.Authorize is { } authorize && await authorize(context).ConfigureAwait(false) is { } refusal)
             {
                 Log($"refused {remote} {head.Path}: {refusal.StatusCode} {refusal.Message}");

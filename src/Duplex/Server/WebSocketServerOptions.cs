@@ -57,5 +57,5 @@ public sealed class WebSocketRouteOptions
     public Func<IReadOnlyList<string>, string?>? SelectSubProtocol { get; set; }
 
     /// <summary>Runs before the 101 is sent: return a rejection (401, 403, …) to refuse the upgrade.</summary>
-    public Func<WebSocketContext, ValueTask<HttpRejection?>>? Authorize { get; set; }
+    public Func<WebSocketRequest, ValueTask<HttpRejection?>>? Authorize { get; set; }
 }

@@ -145,9 +145,9 @@ public class WebSocketConnectionTests
         Assert.True(closed.IsClose);
         Assert.Equal(CloseStatus.NormalClosure, closed.CloseStatus);
         Assert.Equal("bye", closed.CloseReason);
-        Assert.Equal(WebSocketState.Closed, client.State);
+        Assert.Equal(ConnectionState.Closed, client.State);
         Assert.Equal(CloseStatus.NormalClosure, client.CloseStatus);
-        Assert.Equal(WebSocketState.Closed, server.State);
+        Assert.Equal(ConnectionState.Closed, server.State);
         // Receiving again keeps reporting the end.
         Assert.True((await server.ReceiveAsync()).IsClose);
         await Assert.ThrowsAsync<WebSocketClosedException>(() => client.SendTextAsync("late").AsTask());
@@ -172,8 +172,8 @@ public class WebSocketConnectionTests
         await using var pair = await ConnectionPair.CreateAsync();
         var (client, server) = (pair.Client, pair.Server);
         await Task.WhenAll(client.CloseAsync(CloseStatus.GoingAway), server.CloseAsync(CloseStatus.NormalClosure)).WaitAsync(Wait);
-        Assert.Equal(WebSocketState.Closed, client.State);
-        Assert.Equal(WebSocketState.Closed, server.State);
+        Assert.Equal(ConnectionState.Closed, client.State);
+        Assert.Equal(ConnectionState.Closed, server.State);
         Assert.Equal(CloseStatus.NormalClosure, client.CloseStatus);
         Assert.Equal(CloseStatus.GoingAway, server.CloseStatus);
     }
@@ -185,7 +185,7 @@ public class WebSocketConnectionTests
         var (client, server) = (pair.Client, pair.Server);
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.CloseAsync(CloseStatus.AbnormalClosure));
         await Assert.ThrowsAsync<ArgumentException>(() => client.CloseAsync(CloseStatus.NormalClosure, new string('x', 200)));
-        Assert.Equal(WebSocketState.Open, client.State);
+        Assert.Equal(ConnectionState.Open, client.State);
         await client.SendTextAsync("still open");
         Assert.Equal("still open", (await server.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
     }
@@ -225,7 +225,7 @@ public class WebSocketConnectionTests
             new WebSocketOptions { CloseTimeout = TimeSpan.FromMilliseconds(300) });
         var started = DateTime.UtcNow;
         await client.CloseAsync().WaitAsync(Wait);
-        Assert.Equal(WebSocketState.Closed, client.State);
+        Assert.Equal(ConnectionState.Closed, client.State);
         Assert.Equal(CloseStatus.AbnormalClosure, client.CloseStatus);
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
         var frame = await RawFrame.ReadAsync(peer).WaitAsync(Wait);
@@ -260,8 +260,8 @@ public class WebSocketConnectionTests
         // Nobody calls ReceiveAsync: the read-ahead answers pings on both sides.
         await client.SendTextAsync("early");
         await Task.Delay(1200);
-        Assert.Equal(WebSocketState.Open, client.State);
-        Assert.Equal(WebSocketState.Open, server.State);
+        Assert.Equal(ConnectionState.Open, client.State);
+        Assert.Equal(ConnectionState.Open, server.State);
         Assert.Equal("early", (await server.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
         await client.SendTextAsync("late");
         Assert.Equal("late", (await server.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
@@ -274,7 +274,7 @@ public class WebSocketConnectionTests
         var (client, server) = (pair.Client, pair.Server);
         using var cts = new CancellationTokenSource(100);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ReceiveAsync(cts.Token).AsTask());
-        Assert.Equal(WebSocketState.Closed, client.State);
+        Assert.Equal(ConnectionState.Closed, client.State);
     }
 
     [Fact]

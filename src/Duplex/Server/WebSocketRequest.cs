@@ -4,9 +4,9 @@ using Duplex.Protocol;
 namespace Duplex.Server;
 
 /// <summary>What the server knows about one accepted connection's request.</summary>
-public sealed class WebSocketContext
+public sealed class WebSocketRequest
 {
-    internal WebSocketContext(UpgradeRequest request, EndPoint? remoteEndPoint, bool isSecure)
+    internal WebSocketRequest(UpgradeRequest request, EndPoint? remoteEndPoint, bool isSecure)
     {
         Request = request;
         RemoteEndPoint = remoteEndPoint;

@@ -1,0 +1,219 @@
+using System.Net;
+using System.Net.Sockets;
+using Duplex.Protocol;
+using Duplex.Server;
+using Duplex.Testing;
+
+namespace Duplex.Tests.Server;
+
+public class WebSocketServerTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private static string Request(IPEndPoint endPoint, string path = "/echo", string method = "GET", string version = "HTTP/1.1",
+        string? headers = null, bool key = true) =>
+        $"{method} {path} {version}\r\nHost: {endPoint}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        (key ? $"Sec-WebSocket-Key: {Handshake.CreateKey()}\r\n" : "") + $"Sec-WebSocket-Version: 13\r\n{headers}\r\n";
+
+    private static async Task<string> AskAsync(WebSocketServer server, string request)
+    {
+        await using var client = await RawClient.ConnectAsync(server.LocalEndPoint!);
+        await client.SendAsync(request);
+        return await client.ReadToEndAsync();
+    }
+
+    [Fact]
+    public async Task Plain_get_on_a_websocket_path_gets_426_with_the_version()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        string response = await AskAsync(server, $"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 426 ", response);
+        Assert.Contains("Sec-WebSocket-Version: 13\r\n", response);
+    }
+
+    [Fact]
+    public async Task Post_gets_405()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        Assert.StartsWith("HTTP/1.1 405 ", await AskAsync(server, Request(server.LocalEndPoint!, method: "POST")));
+    }
+
+    [Fact]
+    public async Task Missing_or_bad_key_gets_400()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        Assert.StartsWith("HTTP/1.1 400 ", await AskAsync(server, Request(server.LocalEndPoint!, key: false)));
+        Assert.StartsWith("HTTP/1.1 400 ", await AskAsync(server, Request(server.LocalEndPoint!, key: false, headers: "Sec-WebSocket-Key: short\r\n")));
+    }
+
+    [Fact]
+    public async Task Wrong_version_gets_426_with_the_supported_version()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        string response = await AskAsync(server, Request(server.LocalEndPoint!).Replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 12"));
+        Assert.StartsWith("HTTP/1.1 426 ", response);
+        Assert.Contains("Sec-WebSocket-Version: 13\r\n", response);
+    }
+
+    [Fact]
+    public async Task Unknown_path_gets_404_and_junk_gets_400()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        Assert.StartsWith("HTTP/1.1 404 ", await AskAsync(server, Request(server.LocalEndPoint!, path: "/nowhere")));
+        Assert.StartsWith("HTTP/1.1 400 ", await AskAsync(server, "\u0001\u0002 junk junk\r\n\r\n"));
+    }
+
+    [Fact]
+    public async Task Oversized_head_gets_431()
+    {
+        var options = new WebSocketServerOptions { HeadLimits = new HttpHeadLimits { MaxHeadBytes = 1024 } };
+        await using var server = await Loopback.StartEchoServerAsync(options);
+        string response = await AskAsync(server, Request(server.LocalEndPoint!, headers: $"X-Big: {new string('a', 2000)}\r\n"));
+        Assert.StartsWith("HTTP/1.1 431 ", response);
+    }
+
+    [Fact]
+    public async Task Origin_allow_list_refuses_other_sites_with_403()
+    {
+        var options = new WebSocketServerOptions();
+        options.AllowedOrigins.Add("https://good.example");
+        await using var server = await Loopback.StartEchoServerAsync(options);
+        var endPoint = server.LocalEndPoint!;
+        Assert.StartsWith("HTTP/1.1 403 ", await AskAsync(server, Request(endPoint, headers: "Origin: https://evil.example\r\n")));
+        await using (await RawClient.UpgradeAsync(endPoint, extraHeaders: "Origin: https://GOOD.example\r\n")) { }
+        await using (await RawClient.UpgradeAsync(endPoint)) { } // no Origin: not a browser
+    }
+
+    [Fact]
+    public async Task Subprotocol_is_chosen_from_the_offers_in_the_clients_order()
+    {
+        var route = new WebSocketRouteOptions();
+        route.SubProtocols.Add("v2");
+        route.SubProtocols.Add("v1");
+        await using var server = await Loopback.StartEchoServerAsync(configure: s => s.Map("/p", Echo.Handler, route));
+        var options = new WebSocketClientOptions();
+        options.SubProtocols.Add("v1");
+        options.SubProtocols.Add("v2");
+        await using (var ws = await WebSocketClient.ConnectAsync(server.Url("/p"), options))
+            Assert.Equal("v1", ws.SubProtocol);
+        var other = new WebSocketClientOptions();
+        other.SubProtocols.Add("v9");
+        await using (var ws = await WebSocketClient.ConnectAsync(server.Url("/p"), other))
+            Assert.Null(ws.SubProtocol);
+    }
+
+    [Fact]
+    public async Task Authorize_hook_can_refuse_the_upgrade()
+    {
+        var route = new WebSocketRouteOptions
+        {
+            Authorize = context => ValueTask.FromResult(context.GetQueryParameter("token") == "secret"
+                ? null
+                : new HttpRejection(401, "bad token")),
+        };
+        await using var server = await Loopback.StartEchoServerAsync(configure: s => s.Map("/private", Echo.Handler, route));
+        var refused = await Assert.ThrowsAsync<WebSocketHandshakeException>(() => WebSocketClient.ConnectAsync(server.Url("/private?token=x")));
+        Assert.Equal(401, refused.StatusCode);
+        await using var ws = await WebSocketClient.ConnectAsync(server.Url("/private?token=secret"));
+        Assert.Equal(ConnectionState.Open, ws.State);
+    }
+
+    [Fact]
+    public async Task Connections_over_the_limit_get_503()
+    {
+        await using var server = await Loopback.StartEchoServerAsync(new WebSocketServerOptions { MaxConnections = 1 });
+        await using var first = await WebSocketClient.ConnectAsync(server.Url());
+        var refused = await Assert.ThrowsAsync<WebSocketHandshakeException>(() => WebSocketClient.ConnectAsync(server.Url()));
+        Assert.Equal(503, refused.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_client_that_sends_no_request_is_dropped_after_the_handshake_timeout()
+    {
+        await using var server = await Loopback.StartEchoServerAsync(new WebSocketServerOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+        await using var client = await RawClient.ConnectAsync(server.LocalEndPoint!);
+        Assert.True(await client.WaitForEndAsync(Wait));
+    }
+
+    [Fact]
+    public async Task Http_routes_answer_plain_requests()
+    {
+        await using var server = await Loopback.StartEchoServerAsync(configure: s =>
+            s.MapHttp("/healthz", _ => ValueTask.FromResult(new HttpReply(200, "ok"))));
+        string response = await AskAsync(server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200 OK", response);
+        Assert.EndsWith("\r\n\r\nok", response);
+    }
+
+    [Fact]
+    public async Task Unmasked_client_frame_is_closed_with_1002_and_the_server_ends_tcp()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        await using var client = await RawClient.UpgradeAsync(server.LocalEndPoint!);
+        await client.SendAsync(Frames.Build(Opcode.Text, "not masked"u8));
+        var close = await client.ReadCloseAsync();
+        Assert.Equal(1002, close!.CloseCode);
+        Assert.False(close.Masked);
+        Assert.True(await client.WaitForEndAsync(Wait));
+    }
+
+    [Fact]
+    public async Task Frames_after_the_close_are_ignored()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        await using var client = await RawClient.UpgradeAsync(server.LocalEndPoint!);
+        await client.SendAsync(Frames.Concat(
+            Frames.Client(Opcode.Close, Frames.ClosePayload(1000)),
+            Frames.ClientText("ignored"),
+            Frames.Client(Opcode.Ping, "ignored"u8)));
+        var frame = await client.ReadFrameAsync();
+        Assert.Equal(Opcode.Close, frame!.Opcode);
+        Assert.Equal(1000, frame.CloseCode);
+        Assert.True(await client.WaitForEndAsync(Wait));
+    }
+
+    [Fact]
+    public async Task Handler_exception_closes_with_1011()
+    {
+        await using var server = await Loopback.StartEchoServerAsync(configure: s =>
+            s.Map("/boom", (_, _, _) => throw new InvalidOperationException("boom")));
+        await using var ws = await WebSocketClient.ConnectAsync(server.Url("/boom"));
+        var closed = await ws.ReceiveAsync().AsTask().WaitAsync(Wait);
+        Assert.Equal(CloseStatus.InternalServerError, closed.CloseStatus);
+    }
+
+    [Fact]
+    public async Task Graceful_shutdown_closes_every_client_with_1001_then_stops_listening()
+    {
+        var server = await Loopback.StartEchoServerAsync();
+        var clients = new List<WebSocketConnection>();
+        for (int i = 0; i < 5; i++)
+            clients.Add(await WebSocketClient.ConnectAsync(server.Url()));
+        var receives = clients.Select(c => c.ReceiveAsync().AsTask()).ToList();
+        var endPoint = server.LocalEndPoint!;
+        await server.StopAsync().WaitAsync(Wait);
+        foreach (var receive in receives)
+        {
+            var closed = await receive.WaitAsync(Wait);
+            Assert.Equal(CloseStatus.GoingAway, closed.CloseStatus);
+        }
+        Assert.Equal(0, server.ConnectionCount);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await Assert.ThrowsAsync<SocketException>(() => socket.ConnectAsync(endPoint));
+        foreach (var client in clients)
+            await client.DisposeAsync();
+        await server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Upgrade_request_and_first_frame_in_one_packet()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        await using var client = await RawClient.ConnectAsync(server.LocalEndPoint!);
+        var bytes = Frames.Concat(System.Text.Encoding.Latin1.GetBytes(Request(server.LocalEndPoint!)), Frames.ClientText("together"));
+        await client.SendAsync(bytes);
+        Assert.StartsWith("HTTP/1.1 101", await client.ReadHeadAsync());
+        var echo = await client.ReadFrameAsync();
+        Assert.Equal("together", echo!.Text);
+    }
+}
