@@ -77,7 +77,6 @@ public sealed class WebSocketServer : IAsyncDisposable
         {
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
                 listener.DualMode = true;
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             listener.Bind(endPoint);
             listener.Listen(1024);
         }

@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using Duplex.Protocol;
+using Duplex.Server;
+using Duplex.Testing;
+
+namespace Duplex.Cli.Tests;
+
+public class ArgumentErrorTests
+{
+    [Theory]
+    [InlineData(new string[0], "no command given")]
+    [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate'")]
+    [InlineData(new[] { "serve", "--port", "abc" }, "--port must be a whole number from 0 to 65535, not 'abc'")]
+    [InlineData(new[] { "serve", "--port", "70000" }, "--port must be a whole number from 0 to 65535, not '70000'")]
+    [InlineData(new[] { "serve", "--host", "nowhere" }, "--host must be an IP address, not 'nowhere'")]
+    [InlineData(new[] { "serve", "--bogus" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "serve", "--port" }, "option '--port' needs a value")]
+    [InlineData(new[] { "serve", "--tls-key", "k.pem" }, "--tls-key needs --tls-cert")]
+    [InlineData(new[] { "serve", "--max-message-size", "lots" }, "--max-message-size must be a size")]
+    [InlineData(new[] { "connect" }, "connect needs a URL")]
+    [InlineData(new[] { "connect", "http://example.com" }, "'http://example.com' is not a ws:// or wss:// URL")]
+    [InlineData(new[] { "connect", "ws://h/", "--header", "nocolon" }, "--header must look like 'Name: value'")]
+    [InlineData(new[] { "connect", "ws://h/", "--binary-format", "octal" }, "--binary-format must be hex or base64")]
+    [InlineData(new[] { "connect", "ws://h/", "--ping-interval", "-1" }, "--ping-interval must be a number of seconds")]
+    [InlineData(new[] { "connect", "ws://h/", "--subprotocol", "a b" }, "'a b' is not a valid subprotocol name")]
+    public async Task Bad_arguments_give_one_line_and_exit_64(string[] args, string message)
+    {
+        var (code, run) = await CliRun.RunAsync("", args);
+        Assert.Equal(64, code);
+        var lines = run.Error.TrimEnd().Split('\n');
+        Assert.Equal(2, lines.Length); // the error, then where to find the usage
+        Assert.StartsWith("duplex: " + message, lines[0]);
+        Assert.DoesNotContain("   at ", run.Error);
+    }
+
+    [Fact]
+    public async Task Missing_certificate_file_is_a_clear_error()
+    {
+        var (code, run) = await CliRun.RunAsync("", "serve", "--port", "0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem");
+        Assert.Equal(64, code);
+        Assert.StartsWith("duplex: cannot load the TLS certificate", run.Error);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("serve", "--help")]
+    [InlineData("connect", "--help")]
+    public async Task Help_is_printed_with_exit_0(params string[] args)
+    {
+        var (code, run) = await CliRun.RunAsync("", args);
+        Assert.Equal(0, code);
+        Assert.Contains("usage: duplex", run.Out);
+    }
+
+    [Fact]
+    public async Task Connection_refused_is_one_line_with_exit_69()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var (code, run) = await CliRun.RunAsync("", "connect", $"ws://127.0.0.1:{port}/echo");
+        Assert.Equal(69, code);
+        Assert.Single(run.Error.TrimEnd().Split('\n'));
+        Assert.StartsWith("duplex: ", run.Error);
+    }
+
+    [Fact]
+    public async Task Refused_handshake_is_one_line_with_exit_69()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "connect", server.Url("/missing").ToString());
+        Assert.Equal(69, code);
+        Assert.Contains("404", run.Error);
+    }
+}
+
+public class ServeAndConnectTests
+{
+    [Fact]
+    public async Task Serve_echoes_what_connect_sends_and_stops_on_cancel()
+    {
+        using var stop = new CancellationTokenSource();
+        var serve = new CliRun();
+        var serving = serve.RunAsync(stop.Token, "serve", "--port", "0");
+        string url = await serve.WaitForServingAsync();
+        Assert.EndsWith("/echo", url);
+
+        var (code, client) = await CliRun.RunAsync("hello\nwörld\n", "connect", url);
+        Assert.Equal(0, code);
+        Assert.Equal("hello\nwörld\n", client.Out.Replace("\r\n", "\n"));
+        Assert.Contains("closed: 1000", client.Error);
+
+        stop.Cancel();
+        Assert.Equal(0, await serving.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("open 127.0.0.1", serve.Error);
+        Assert.Contains("stopped", serve.Error);
+    }
+
+    [Fact]
+    public async Task Serve_over_tls_with_pem_files_and_connect_insecure()
+    {
+        string directory = Directory.CreateTempSubdirectory("duplex-cli-").FullName;
+        try
+        {
+            var (certificate, key) = TestCertificates.WritePem(TestCertificates.Localhost, directory);
+            using var stop = new CancellationTokenSource();
+            var serve = new CliRun();
+            var serving = serve.RunAsync(stop.Token, "serve", "--port", "0", "--tls-cert", certificate, "--tls-key", key, "--quiet");
+            string url = await serve.WaitForServingAsync();
+            Assert.StartsWith("wss://", url);
+
+            var (refused, _) = await CliRun.RunAsync("x\n", "connect", url);
+            Assert.Equal(69, refused); // self-signed: refused unless --insecure
+            var (code, client) = await CliRun.RunAsync("secret\n", "connect", url, "--insecure");
+            Assert.Equal(0, code);
+            Assert.Equal("secret\n", client.Out.Replace("\r\n", "\n"));
+            stop.Cancel();
+            Assert.Equal(0, await serving.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            Directory.Delete(directory, true);
+        }
+    }
+
+    [Fact]
+    public async Task Serve_answers_the_browser_page_and_health_check()
+    {
+        using var stop = new CancellationTokenSource();
+        var serve = new CliRun();
+        var serving = serve.RunAsync(stop.Token, "serve", "--port", "0");
+        string url = await serve.WaitForServingAsync();
+        using var http = new HttpClient();
+        string root = url.Replace("ws://", "http://").Replace("/echo", "/");
+        Assert.Contains("new WebSocket(", await http.GetStringAsync(root));
+        Assert.Equal("ok\n", await http.GetStringAsync(root + "healthz"));
+        stop.Cancel();
+        await serving;
+    }
+
+    [Fact]
+    public async Task Port_in_use_is_a_clear_error()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "serve", "--port", server.LocalEndPoint!.Port.ToString());
+        Assert.Equal(69, code);
+        Assert.StartsWith($"duplex: cannot listen on 127.0.0.1:{server.LocalEndPoint.Port}", run.Error);
+    }
+
+    private static async Task<WebSocketServer> StartScriptedServerAsync()
+    {
+        return await Loopback.StartEchoServerAsync(configure: s =>
+        {
+            s.Map("/binary", async (ws, _, _) =>
+            {
+                await ws.SendBinaryAsync(new byte[] { 0x01, 0xff, 0x10 });
+                await ws.CloseAsync(CloseStatus.NormalClosure);
+            });
+            s.Map("/close1011", (ws, _, _) => ws.CloseAsync(CloseStatus.InternalServerError, "oops"));
+            s.Map("/close4001", (ws, _, _) => ws.CloseAsync((CloseStatus)4001, "app"));
+        });
+    }
+
+    [Theory]
+    [InlineData("hex", "01ff10")]
+    [InlineData("base64", "Af8Q")]
+    public async Task Binary_messages_are_printed_as_hex_or_base64(string format, string expected)
+    {
+        await using var server = await StartScriptedServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "connect", server.Url("/binary").ToString(), "--binary-format", format);
+        Assert.Equal(0, code);
+        Assert.Equal(expected, run.Out.Trim());
+    }
+
+    [Theory]
+    [InlineData("/close1011", 11, "closed: 1011 oops")]
+    [InlineData("/close4001", 16, "closed: 4001 app")]
+    public async Task Exit_status_follows_the_close_code(string path, int exit, string line)
+    {
+        await using var server = await StartScriptedServerAsync();
+        var run = new CliRun(); // input never ends: the server's close ends the command
+        var never = new BlockingReader();
+        var console = new CliConsole(never, run.Console.Out, run.Console.Error, false);
+        int code = await DuplexCli.RunAsync(["connect", server.Url(path).ToString()], console, default).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(exit, code);
+        Assert.Contains(line, run.Error);
+    }
+
+    [Fact]
+    public async Task Slash_commands_ping_send_binary_and_close_with_a_code()
+    {
+        await using var server = await StartScriptedServerAsync();
+        var (code, run) = await CliRun.RunAsync("/ping hi\n/binary 00ff\nplain\n/close 4000 done\n", "connect", server.Url().ToString(), "--slash");
+        Assert.Equal(16, code);
+        Assert.Equal("00ff\nplain\n", run.Out.Replace("\r\n", "\n"));
+        Assert.Contains("closed: 4000", run.Error);
+    }
+
+    private sealed class BlockingReader : TextReader
+    {
+        public override async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return null;
+        }
+    }
+}
+
+/// <summary>The real executable, as a user runs it.</summary>
+public class ProcessTests
+{
+    private static ProcessStartInfo Duplex(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Duplex.Cli.dll"));
+        foreach (var arg in args)
+            info.ArgumentList.Add(arg);
+        return info;
+    }
+
+    [Fact]
+    public async Task Bad_arguments_print_no_stack_trace()
+    {
+        using var process = Process.Start(Duplex("serve", "--port", "x"))!;
+        string error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.Equal(64, process.ExitCode);
+        Assert.StartsWith("duplex: --port must be", error);
+        Assert.DoesNotContain(" at ", error);
+    }
+
+    [Fact]
+    public async Task Sigterm_stops_serve_gracefully_closing_clients_with_1001()
+    {
+        using var process = Process.Start(Duplex("serve", "--port", "0"))!;
+        string url = "";
+        while (await process.StandardError.ReadLineAsync() is { } line)
+        {
+            int at = line.IndexOf("serving ", StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                url = line[(at + 8)..].Split(' ')[0];
+                break;
+            }
+        }
+        Assert.StartsWith("ws://", url);
+        await using var ws = await WebSocketClient.ConnectAsync(new Uri(url));
+        var receive = ws.ReceiveAsync().AsTask();
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
+            await kill.WaitForExitAsync();
+        var closed = await receive.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(CloseStatus.GoingAway, closed.CloseStatus);
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, process.ExitCode);
+    }
+}
