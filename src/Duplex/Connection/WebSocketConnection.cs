@@ -155,6 +155,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     }
 
     // Runs under _receiveLock.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<WebSocketMessage> ReceiveCoreAsync(bool discardMessages, CancellationToken cancellationToken)
     {
         _payloadLent = false;
@@ -177,6 +178,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     }
 
     // Reads frames until a data message or the end; answers pings and the peer's close on the way.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<WebSocketMessage> ReadNextAsync(bool discardMessages, CancellationToken cancellationToken)
     {
         while (!_terminated)
@@ -211,6 +213,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     }
 
     // Reads more bytes into the reader; false at end of stream or when the connection broke.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
     {
         int read;
