@@ -36,6 +36,24 @@ public sealed class KestrelEchoServer : IAsyncDisposable
             using var ws = await context.WebSockets.AcceptWebSocketAsync();
             await EchoAsync(ws);
         });
+        app.Map("/fragments", async context =>
+        {
+            using var ws = await context.WebSockets.AcceptWebSocketAsync();
+            await ws.SendAsync("sent "u8.ToArray(), WebSocketMessageType.Text, false, CancellationToken.None);
+            await ws.SendAsync("in "u8.ToArray(), WebSocketMessageType.Text, false, CancellationToken.None);
+            await ws.SendAsync("pieces"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+            await EchoAsync(ws);
+        });
+        app.Map("/keepalive", async context =>
+        {
+            // Kestrel pings every 100 ms and drops a client that does not answer within 500 ms.
+            using var ws = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                KeepAliveInterval = TimeSpan.FromMilliseconds(100),
+                KeepAliveTimeout = TimeSpan.FromMilliseconds(500),
+            });
+            await EchoAsync(ws);
+        });
         app.Map("/close4001", async context =>
         {
             using var ws = await context.WebSockets.AcceptWebSocketAsync();

@@ -62,4 +62,24 @@ public class KestrelInteropTests
         Assert.Equal("kestrel says bye", closed.CloseReason);
         Assert.Equal(ConnectionState.Closed, ws.State);
     }
+
+    [Fact]
+    public async Task Duplex_client_reassembles_a_message_kestrel_sends_in_frames()
+    {
+        await using var kestrel = await KestrelEchoServer.StartAsync();
+        await using var ws = await WebSocketClient.ConnectAsync(kestrel.Url("/fragments"));
+        Assert.Equal("sent in pieces", (await ws.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
+    }
+
+    [Fact]
+    public async Task Duplex_client_answers_kestrel_keep_alive_pings()
+    {
+        await using var kestrel = await KestrelEchoServer.StartAsync();
+        await using var ws = await WebSocketClient.ConnectAsync(kestrel.Url("/keepalive"));
+        var receive = ws.ReceiveAsync().AsTask();
+        await Task.Delay(1500);
+        Assert.Equal(ConnectionState.Open, ws.State);
+        await ws.SendTextAsync("still here");
+        Assert.Equal("still here", (await receive.WaitAsync(Wait)).GetText());
+    }
 }

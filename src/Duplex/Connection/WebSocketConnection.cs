@@ -194,8 +194,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                         return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
                     break;
                 case ReadEvent.Ping:
-                    if (!_closeSent)
-                        await SendControlAsync(Opcode.Pong, _reader.Payload, CancellationToken.None).ConfigureAwait(false);
+                    await TrySendPongAsync().ConfigureAwait(false);
                     break;
                 case ReadEvent.Pong:
                     PongReceived?.Invoke(_reader.Payload);
@@ -235,6 +234,21 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         _reader.Advance(read);
         _lastReceivedTicks = Environment.TickCount64;
         return true;
+    }
+
+    // A ping is answered unless our close has gone out; a send that fails here ends the
+    // connection, which the receive loop then reports instead of throwing.
+    private async ValueTask TrySendPongAsync()
+    {
+        if (_closeSent)
+            return;
+        try
+        {
+            await SendControlAsync(Opcode.Pong, _reader.Payload, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (WebSocketClosedException)
+        {
+        }
     }
 
     // The peer's close frame: answer it (§5.5.1) unless we started the close, then end TCP.

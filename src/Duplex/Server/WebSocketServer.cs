@@ -60,8 +60,10 @@ public sealed class WebSocketServer : IAsyncDisposable
         return this;
     }
 
-    private static string CheckPath(string path)
+    private string CheckPath(string path)
     {
+        if (_listener is not null)
+            throw new InvalidOperationException("Map routes before the server starts.");
         if (string.IsNullOrEmpty(path) || path[0] != '/')
             throw new ArgumentException("A route path starts with '/'.", nameof(path));
         return path;
@@ -162,6 +164,11 @@ public sealed class WebSocketServer : IAsyncDisposable
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
             // The client went away or was too slow: nothing to answer.
+        }
+        catch (Exception e)
+        {
+            // A bug in an application callback (Authorize, SelectSubProtocol, an HTTP route): log it, drop the client.
+            Log($"connection from {remote} failed: {e.GetType().Name}: {e.Message}");
         }
         finally
         {
