@@ -18,6 +18,8 @@ public sealed class RawClient : IAsyncDisposable
 
     public NetworkStream Stream { get; }
 
+    public Socket Socket => _socket;
+
     public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

@@ -1,17 +1,19 @@
 namespace Duplex.Server;
 
-/// <summary>A ready-made handler that sends every message back with its type (for tests, conformance suites and demos).</summary>
+/// <summary>Sends every message back with its type: for tests, conformance suites (Autobahn) and demos.</summary>
 public static class Echo
 {
-    public static WebSocketHandler Handler { get; } = RunAsync;
+    /// <summary>A route handler that echoes until the connection closes.</summary>
+    public static WebSocketHandler Handler { get; } = (connection, _, _) => RunAsync(connection);
 
-    private static async Task RunAsync(WebSocketConnection connection, WebSocketRequest request, CancellationToken stopping)
+    /// <summary>Echoes on any connection, client or server, until it closes; returns how it closed.</summary>
+    public static async Task<WebSocketMessage> RunAsync(WebSocketConnection connection)
     {
         while (true)
         {
             var message = await connection.ReceiveAsync(CancellationToken.None).ConfigureAwait(false);
             if (message.IsClose)
-                return;
+                return message;
             try
             {
                 // The payload is already checked (text is valid UTF-8), so it goes back as it came.

@@ -2,26 +2,16 @@ using System.Buffers;
 using System.Text;
 using System.Text.Unicode;
 using Duplex.Protocol;
+using Duplex.Testing;
 
 namespace Duplex.Tests.Protocol;
 
 public class Utf8ValidatorTests
 {
 
-    // Hex strings of valid UTF-8 (Autobahn 6.x style): boundaries of every length, the BOM, non-characters.
-    public static TheoryData<string> ValidSequences => new()
-    {
-        "", "41", "7f", "c280", "dfbf", "e0a080", "ed9fbf", "ee8080", "efbfbf", "efbbbf", "efbfbe",
-        "f0908080", "f48fbfbf", "f3bfbfbf", "cebae1bdb9cf83cebcceb5", "48656c6c6f2d c2b5 40c39fc3b6c3a4c3bcc3a0c3a1 2d5554462d38212121".Replace(" ", ""),
-    };
+    public static TheoryData<string> ValidSequences => new(Utf8Samples.Valid);
 
-    // Invalid UTF-8: stray continuation bytes, overlong forms, surrogates, above U+10FFFF, truncation, bad lead bytes.
-    public static TheoryData<string> InvalidSequences => new()
-    {
-        "80", "bf", "80bf", "c0", "c1bf", "c080", "c0af", "e08080", "e09fbf", "f0808080", "f08fbfbf", "f8888080af", "fc8480808080",
-        "eda080", "edbfbf", "eda080edb080", "f4908080", "f5808080", "ff", "fe", "c2", "e282", "f0908d", "c241", "e28241",
-        "cebae1bdb9cf83cebcceb5eda080656469746564", "f4bf", "e0", "41ed", "41ed9f",
-    };
+    public static TheoryData<string> InvalidSequences => new(Utf8Samples.Invalid);
 
     private static byte[] Hex(string hex) => Convert.FromHexString(hex);
 
