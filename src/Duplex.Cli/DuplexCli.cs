@@ -16,6 +16,7 @@ internal static class DuplexCli
         commands:
           serve      run the WebSocket server (echo endpoint at /echo)
           connect    open a WebSocket and talk to it from the terminal
+          autobahn-client  run the Autobahn TestSuite's cases against the Duplex client
           version    print the version
 
         'duplex <command> --help' shows a command's options.
@@ -33,6 +34,8 @@ internal static class DuplexCli
                     return await ServeCommand.RunAsync(rest, console, stop);
                 case "connect":
                     return await ConnectCommand.RunAsync(rest, console, stop);
+                case "autobahn-client":
+                    return await AutobahnCommand.RunAsync(rest, console, stop);
                 case "version" or "--version":
                     await console.Out.WriteLineAsync($"duplex {Version}");
                     return 0;
@@ -48,7 +51,7 @@ internal static class DuplexCli
         catch (UsageException e)
         {
             await console.Error.WriteLineAsync($"duplex: {e.Message}");
-            await console.Error.WriteLineAsync(command is "serve" or "connect"
+            await console.Error.WriteLineAsync(command is "serve" or "connect" or "autobahn-client"
                 ? $"run 'duplex {command} --help' for its options"
                 : "run 'duplex --help' for the commands");
             return ExitUsage;
@@ -61,7 +64,7 @@ internal static class DuplexCli
         {
             // Never a stack trace: one line that says what went wrong.
             await console.Error.WriteLineAsync($"duplex: {Describe(e)}");
-            return e is SocketException or IOException or WebSocketHandshakeException or TimeoutException
+            return e is SocketException or IOException or WebSocketHandshakeException or TimeoutException or InvalidDataException
                 ? ExitUnavailable
                 : ExitSoftware;
         }
