@@ -16,6 +16,7 @@ internal static class DuplexCli
         commands:
           serve      run the WebSocket server (echo endpoint at /echo)
           connect    open a WebSocket and talk to it from the terminal
+          bench      load-test any WebSocket server: echo, idle or handshake
           autobahn-client  run the Autobahn TestSuite's cases against the Duplex client
           version    print the version
 
@@ -36,6 +37,8 @@ internal static class DuplexCli
                     return await ConnectCommand.RunAsync(rest, console, stop);
                 case "autobahn-client":
                     return await AutobahnCommand.RunAsync(rest, console, stop);
+                case "bench":
+                    return await Bench.BenchCommand.RunAsync(rest, console, stop);
                 case "version" or "--version":
                     await console.Out.WriteLineAsync($"duplex {Version}");
                     return 0;
@@ -51,7 +54,7 @@ internal static class DuplexCli
         catch (UsageException e)
         {
             await console.Error.WriteLineAsync($"duplex: {e.Message}");
-            await console.Error.WriteLineAsync(command is "serve" or "connect" or "autobahn-client"
+            await console.Error.WriteLineAsync(command is "serve" or "connect" or "autobahn-client" or "bench"
                 ? $"run 'duplex {command} --help' for its options"
                 : "run 'duplex --help' for the commands");
             return ExitUsage;

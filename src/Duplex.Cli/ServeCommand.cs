@@ -69,6 +69,7 @@ internal static class ServeCommand
             }
         }
 
+        ResourceLimits.RaiseOpenFileLimit();
         await using var server = new WebSocketServer(options);
         server.Map("/echo", Echo.Handler);
         string page = ReadResource("wwwroot/index.html");

@@ -13,11 +13,8 @@ namespace Duplex;
 /// The peer's protocol violations never throw: the connection closes with the right status and
 /// the next receive reports it.
 /// </summary>
-public sealed partial class WebSocketConnection : IAsyncDisposable
+public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolWorkItem
 {
-    // Payloads up to this size are copied behind their header and sent in one write.
-    private const int CoalesceLimit = 64 * 1024;
-
     private readonly Stream _stream;
     private readonly Socket? _socket;
     private readonly WebSocketOptions _options;
@@ -186,6 +183,9 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
             switch (_reader.Read())
             {
                 case ReadEvent.NeedMoreData:
+                    // About to wait for the peer: first send what this turn's sends gathered.
+                    if (_outputLength > 0)
+                        await TryFlushAsync().ConfigureAwait(false);
                     if (!await FillAsync(cancellationToken).ConfigureAwait(false))
                         Terminate(Protocol.CloseStatus.AbnormalClosure, "connection closed without a close frame");
                     break;
@@ -315,159 +315,6 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         }
     }
 
-    // ---------------------------------------------------------------- sending
-
-    /// <summary>Sends a text message.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask SendTextAsync(string text, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        int length = Encoding.UTF8.GetByteCount(text);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            Encoding.UTF8.GetBytes(text, buffer);
-            await SendMessageAsync(Opcode.Text, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <summary>Sends a text message given as UTF-8 bytes; throws <see cref="ArgumentException"/> if they are not valid UTF-8.</summary>
-    public ValueTask SendTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken = default)
-    {
-        if (!Utf8Validator.IsValid(utf8.Span))
-            throw new ArgumentException("Text messages must be valid UTF-8.", nameof(utf8));
-        return SendMessageAsync(Opcode.Text, utf8, cancellationToken);
-    }
-
-    /// <summary>Sends a binary message.</summary>
-    public ValueTask SendBinaryAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
-        SendMessageAsync(Opcode.Binary, data, cancellationToken);
-
-    /// <summary>Sends a message of the given type (text must be valid UTF-8).</summary>
-    public ValueTask SendAsync(ReadOnlyMemory<byte> payload, MessageType type, CancellationToken cancellationToken = default) => type switch
-    {
-        MessageType.Text => SendTextAsync(payload, cancellationToken),
-        MessageType.Binary => SendBinaryAsync(payload, cancellationToken),
-        _ => throw new ArgumentOutOfRangeException(nameof(type), "Send a close with CloseAsync."),
-    };
-
-    /// <summary>Sends a ping (payload at most 125 bytes). The peer's pong arrives through <see cref="PongReceived"/>.</summary>
-    public ValueTask PingAsync(ReadOnlyMemory<byte> payload = default, CancellationToken cancellationToken = default)
-    {
-        if (payload.Length > 125)
-            throw new ArgumentException("A ping payload is at most 125 bytes.", nameof(payload));
-        return SendControlAsync(Opcode.Ping, payload, cancellationToken);
-    }
-
-    /// <summary>
-    /// Starts a message whose length is not known yet: each write sends a frame, and
-    /// <see cref="MessageWriter.CompleteAsync"/> ends the message. Other data messages wait
-    /// until it is done; pings and pongs may still go between its frames.
-    /// </summary>
-    public async ValueTask<MessageWriter> BeginMessageAsync(MessageType type, CancellationToken cancellationToken = default)
-    {
-        if (type is not (MessageType.Text or MessageType.Binary))
-            throw new ArgumentOutOfRangeException(nameof(type));
-        ThrowIfCannotSend();
-        await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return new MessageWriter(this, (Opcode)type);
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendMessageAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
-    {
-        ThrowIfCannotSend();
-        await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await SendFrameAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _messageLock.Release();
-        }
-    }
-
-    // Called by MessageWriter, which holds _messageLock.
-    internal ValueTask SendFragmentAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
-        SendFrameAsync(opcode, fin, payload, cancellationToken);
-
-    internal void ReleaseMessage() => _messageLock.Release();
-
-    private ValueTask SendControlAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
-    {
-        ThrowIfCannotSend();
-        return SendFrameAsync(opcode, fin: true, payload, cancellationToken);
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendFrameAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
-    {
-        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        byte[]? buffer = null;
-        try
-        {
-            // A close may have gone out while we waited: nothing follows a close frame.
-            ThrowIfCannotSend();
-            bool masked = _masks is not null;
-            int chunk = Math.Min(payload.Length, CoalesceLimit);
-            buffer = ArrayPool<byte>.Shared.Rent(FrameHeader.MaxLength + chunk);
-            uint? key = masked ? _masks!.Next() : null;
-            int header = FrameHeader.Write(buffer, fin, 0, opcode, payload.Length, key);
-            if (!masked && payload.Length > CoalesceLimit)
-            {
-                // Large unmasked payload: send it from the caller's memory, no copy.
-                await _stream.WriteAsync(buffer.AsMemory(0, header), cancellationToken).ConfigureAwait(false);
-                await _stream.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                int offset = 0;
-                int at = header;
-                do
-                {
-                    int n = Math.Min(payload.Length - offset, buffer.Length - at);
-                    var source = payload.Span.Slice(offset, n);
-                    var target = buffer.AsSpan(at, n);
-                    if (key is uint k)
-                        Masking.ApplyCopy(source, target, k, offset);
-                    else
-                        source.CopyTo(target);
-                    await _stream.WriteAsync(buffer.AsMemory(0, at + n), cancellationToken).ConfigureAwait(false);
-                    offset += n;
-                    at = 0;
-                }
-                while (offset < payload.Length);
-            }
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            // A frame may be half written: the stream cannot be used again.
-            Abort();
-            if (e is OperationCanceledException)
-                throw;
-            throw new WebSocketClosedException("The connection was lost while sending.", e);
-        }
-        finally
-        {
-            _frameLock.Release();
-            if (buffer is not null)
-                ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private void ThrowIfCannotSend()
-    {
-        if (_terminated)
-            throw new WebSocketClosedException($"The connection is closed ({(int)_closeStatus} {_closeReason}).");
-        if (_closeSent)
-            throw new WebSocketClosedException("The connection is closing: a close frame has been sent.");
-    }
-
     // ---------------------------------------------------------------- closing
 
     /// <summary>
@@ -519,11 +366,11 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    // Sends our close frame once; bounded by the close timeout, since the peer may not be reading.
+    // Sends our close frame once, with anything gathered before it; bounded by the close
+    // timeout, since the peer may not be reading.
     private async ValueTask TrySendCloseAsync(CloseStatus status, string? reason)
     {
         byte[] payload = ArrayPool<byte>.Shared.Rent(125);
-        byte[] frame = ArrayPool<byte>.Shared.Rent(FrameHeader.MaxLength + 125);
         using var timeout = new CancellationTokenSource(_options.CloseTimeout);
         bool locked = false;
         try
@@ -534,8 +381,8 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
             if (_closeSent || _terminated)
                 return;
             _closeSent = true;
-            int frameLength = FrameWriter.WriteFrame(frame, Opcode.Close, true, 0, payload.AsSpan(0, length), _masks?.Next());
-            await _stream.WriteAsync(frame.AsMemory(0, frameLength), timeout.Token).ConfigureAwait(false);
+            await AppendFrameAsync(Opcode.Close, true, payload.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
+            await FlushLockedAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -546,7 +393,6 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
             if (locked)
                 _frameLock.Release();
             ArrayPool<byte>.Shared.Return(payload);
-            ArrayPool<byte>.Shared.Return(frame);
         }
     }
 

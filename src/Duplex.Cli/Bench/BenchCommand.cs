@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Duplex.Cli.Bench;
+
+/// <summary>`duplex bench`: load for any WebSocket server, with a live progress line and a final table or JSON.</summary>
+internal static class BenchCommand
+{
+    public const string Help = """
+        usage: duplex bench <echo|idle|handshake> <ws://host:port/path> [options]
+
+        A load generator for any WebSocket server (ws:// only). Frames are built and masked once
+        and written in batches, so the generator itself stays cheap.
+
+          echo       connections keep messages in flight against an echo endpoint
+                     --connections N (100)  --in-flight N (16)  --size BYTES (32)  --text
+                     --duration SECONDS (10)  --warmup SECONDS (3)
+          idle       open connections, hold them silent, report the server's memory per connection
+                     --connections N (10000)  --pid PID (the server's, to read its RSS)  --settle SECONDS (3)
+          handshake  workers connect, upgrade and close cleanly, over and over
+                     --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
+
+        common: --json (print the result as JSON)  --quiet (no progress line)
+        """;
+
+    public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken stop)
+    {
+        if (args.Length == 0 || args.Contains("--help") || args.Contains("-h"))
+        {
+            if (args.Length == 0)
+                throw new UsageException("bench needs a mode: echo, idle or handshake");
+            await console.Out.WriteLineAsync(Help);
+            return 0;
+        }
+        string mode = args[0];
+        var a = Arguments.Parse(args[1..],
+            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel"], ["text", "json", "quiet"]);
+        if (mode is not ("echo" or "idle" or "handshake"))
+            throw new UsageException($"unknown bench mode '{mode}' (echo, idle or handshake)");
+        if (a.Positional.Count != 1)
+            throw new UsageException(a.Positional.Count == 0 ? "bench needs the server's URL, like ws://127.0.0.1:8080/echo" : $"unexpected argument '{a.Positional[1]}'");
+        if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme != "ws")
+            throw new UsageException($"'{a.Positional[0]}' is not a ws:// URL");
+        bool json = a.Flag("json");
+        var progress = a.Flag("quiet") ? null : console.Error;
+        ResourceLimits.RaiseOpenFileLimit();
+        return mode switch
+        {
+            "echo" => await EchoAsync(uri, a, json, progress, console, stop),
+            "idle" => await IdleAsync(uri, a, json, progress, console, stop),
+            _ => await HandshakeAsync(uri, a, json, progress, console, stop),
+        };
+    }
+
+    private static async Task<int> EchoAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)
+    {
+        var settings = new EchoSettings(uri,
+            a.Int("connections", 100, 1, 20_000), a.Int("in-flight", 16, 1, 4096), a.Int("size", 32, 0, 64 << 20), a.Flag("text"),
+            TimeSpan.FromSeconds(a.Seconds("duration", 10, 0.1, 86_400)), TimeSpan.FromSeconds(a.Seconds("warmup", 3, 0, 3600)));
+        var result = await EchoLoad.RunAsync(settings, progress is null ? null : (seconds, count) =>
+            progress.Write($"\r  {seconds,5:0.0} s  {(seconds > 0 ? count / seconds : 0),12:N0} msg/s   "), stop);
+        progress?.WriteLine();
+        double rate = result.Messages / result.Seconds;
+        double megabytes = rate * settings.Size / 1e6;
+        if (json)
+        {
+            await WriteJsonAsync(console, w =>
+            {
+                w.WriteString("mode", "echo");
+                w.WriteString("url", uri.ToString());
+                w.WriteNumber("connections", settings.Connections);
+                w.WriteNumber("inFlight", settings.InFlight);
+                w.WriteNumber("size", settings.Size);
+                w.WriteString("type", settings.Text ? "text" : "binary");
+                w.WriteNumber("seconds", result.Seconds);
+                w.WriteNumber("messages", result.Messages);
+                w.WriteNumber("messagesPerSecond", Math.Round(rate, 1));
+                w.WriteNumber("megabytesPerSecond", Math.Round(megabytes, 2));
+                WriteLatency(w, result.Latency);
+                w.WriteNumber("errors", result.Errors);
+            });
+        }
+        else
+        {
+            var o = console.Out;
+            await o.WriteLineAsync($"echo {uri}: {settings.Connections} connections × {settings.InFlight} in flight × {settings.Size} B {(settings.Text ? "text" : "binary")}, {result.Seconds:0.#} s after {settings.Warmup.TotalSeconds:0.#} s warm-up");
+            await o.WriteLineAsync($"  messages/s  {rate,14:N0}");
+            await o.WriteLineAsync($"  MB/s        {megabytes,14:N1}");
+            await o.WriteLineAsync($"  latency     {Latency(result.Latency)}");
+            await o.WriteLineAsync($"  errors      {result.Errors,14:N0}");
+        }
+        return result.Messages > 0 ? 0 : 1;
+    }
+
+    private static async Task<int> IdleAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)
+    {
+        int connections = a.Int("connections", 10_000, 1, 1_000_000);
+        int? pid = a.Value("pid") is null ? null : a.Int("pid", 0, 1, int.MaxValue);
+        if (pid is int p && IdleLoad.ReadRssKiB(p) is null)
+            throw new UsageException($"no process {p} to measure (or /proc is not readable)");
+        var result = await IdleLoad.RunAsync(uri, connections, pid, TimeSpan.FromSeconds(a.Seconds("settle", 3, 0, 600)),
+            progress is null ? null : n => progress.Write($"\r  {n,8:N0} connections open   "), stop);
+        progress?.WriteLine();
+        if (json)
+        {
+            await WriteJsonAsync(console, w =>
+            {
+                w.WriteString("mode", "idle");
+                w.WriteString("url", uri.ToString());
+                w.WriteNumber("opened", result.Opened);
+                w.WriteNumber("errors", result.Errors);
+                if (result.RssBeforeKiB is long before)
+                    w.WriteNumber("rssBeforeKiB", before);
+                if (result.RssAfterKiB is long after)
+                    w.WriteNumber("rssAfterKiB", after);
+                if (result.KiBPerConnection is double per)
+                    w.WriteNumber("kibPerConnection", Math.Round(per, 2));
+            });
+        }
+        else
+        {
+            var o = console.Out;
+            await o.WriteLineAsync($"idle {uri}: {result.Opened:N0} connections open, {result.Errors:N0} errors");
+            if (result.KiBPerConnection is double per)
+                await o.WriteLineAsync($"  server RSS  {result.RssBeforeKiB:N0} KiB -> {result.RssAfterKiB:N0} KiB: {per:0.00} KiB per connection");
+            else
+                await o.WriteLineAsync("  (give --pid SERVER_PID to measure the server's memory per connection)");
+        }
+        return result.Opened > 0 ? 0 : 1;
+    }
+
+    private static async Task<int> HandshakeAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)
+    {
+        int parallel = a.Int("parallel", 4, 1, 1024);
+        var duration = TimeSpan.FromSeconds(a.Seconds("duration", 5, 0.1, 86_400));
+        var result = await HandshakeLoad.RunAsync(uri, parallel, duration, TimeSpan.FromSeconds(a.Seconds("warmup", 1, 0, 3600)),
+            progress is null ? null : (seconds, count) => progress.Write($"\r  {seconds,5:0.0} s  {(seconds > 0 ? count / seconds : 0),10:N0} handshakes/s   "), stop);
+        progress?.WriteLine();
+        double rate = result.Completed / result.Seconds;
+        if (json)
+        {
+            await WriteJsonAsync(console, w =>
+            {
+                w.WriteString("mode", "handshake");
+                w.WriteString("url", uri.ToString());
+                w.WriteNumber("parallel", parallel);
+                w.WriteNumber("seconds", result.Seconds);
+                w.WriteNumber("handshakes", result.Completed);
+                w.WriteNumber("handshakesPerSecond", Math.Round(rate, 1));
+                WriteLatency(w, result.Latency);
+                w.WriteNumber("errors", result.Errors);
+            });
+        }
+        else
+        {
+            var o = console.Out;
+            await o.WriteLineAsync($"handshake {uri}: {parallel} in parallel, connect + upgrade + close, {result.Seconds:0.#} s");
+            await o.WriteLineAsync($"  handshakes/s {rate,13:N0}");
+            await o.WriteLineAsync($"  latency      {Latency(result.Latency)}");
+            await o.WriteLineAsync($"  errors       {result.Errors,13:N0}");
+        }
+        return result.Completed > 0 ? 0 : 1;
+    }
+
+    private static string Latency(Histogram h) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"p50 {Micro(h.Percentile(50))}  p90 {Micro(h.Percentile(90))}  p99 {Micro(h.Percentile(99))}  p99.9 {Micro(h.Percentile(99.9))}");
+
+    private static string Micro(long nanoseconds) => nanoseconds >= 10_000_000
+        ? $"{nanoseconds / 1e6:0.#} ms"
+        : $"{nanoseconds / 1e3:0.#} µs";
+
+    private static void WriteLatency(Utf8JsonWriter w, Histogram h)
+    {
+        w.WriteStartObject("latencyMicroseconds");
+        foreach (var (name, p) in new[] { ("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9) })
+            w.WriteNumber(name, Math.Round(h.Percentile(p) / 1e3, 1));
+        w.WriteEndObject();
+    }
+
+    private static async Task WriteJsonAsync(CliConsole console, Action<Utf8JsonWriter> body)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            body(w);
+            w.WriteEndObject();
+        }
+        await console.Out.WriteLineAsync(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+}

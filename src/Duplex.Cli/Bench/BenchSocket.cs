@@ -1,0 +1,137 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Duplex.Protocol;
+
+namespace Duplex.Cli.Bench;
+
+/// <summary>
+/// The load generator's own connection: a raw socket that does the opening handshake and then
+/// carries pre-built frames, so that the generator costs as little as possible per message.
+/// Works against any WebSocket server (ws:// only: TLS would measure the TLS stack).
+/// </summary>
+internal static class BenchSocket
+{
+    public static async Task<IPEndPoint> ResolveAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        if (uri.Scheme != "ws")
+            throw new UsageException("bench measures plain ws:// servers");
+        var addresses = IPAddress.TryParse(uri.DnsSafeHost, out var literal)
+            ? [literal]
+            : await Dns.GetHostAddressesAsync(uri.DnsSafeHost, cancellationToken);
+        return new IPEndPoint(addresses[0], uri.Port);
+    }
+
+    /// <summary>Connects and upgrades; returns the socket and any bytes read past the 101.</summary>
+    public static async Task<(Socket Socket, byte[] Leftover)> ConnectAsync(IPEndPoint endPoint, Uri uri, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken);
+            string key = Handshake.CreateKey();
+            await socket.SendAsync(ClientHandshake.BuildRequest(uri, key, null, [], null, null), SocketFlags.None, cancellationToken);
+            var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+            try
+            {
+                int filled = 0;
+                while (true)
+                {
+                    int read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cancellationToken);
+                    if (read == 0)
+                        throw new IOException("the server closed the connection during the handshake");
+                    filled += read;
+                    var status = HttpHeadParser.TryParseResponse(buffer.AsSpan(0, filled), HttpHeadLimits.Default, out var head, out int consumed, out var error);
+                    if (status == OperationStatus.NeedMoreData)
+                        continue;
+                    if (status != OperationStatus.Done)
+                        throw new IOException("bad handshake response: " + error.Message);
+                    if (!ClientHandshake.TryValidateResponse(head!, key, [], [], out _, out string? problem))
+                        throw new WebSocketHandshakeException(problem!, head!.StatusCode);
+                    return (socket, buffer.AsSpan(consumed, filled - consumed).ToArray());
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A client frame (masked with a fixed key: the server unmasks it the same way).</summary>
+    public static byte[] BuildFrame(Opcode opcode, int size)
+    {
+        var payload = new byte[size];
+        for (int i = 0; i < size; i++)
+            payload[i] = (byte)('a' + i % 26); // valid UTF-8 for text
+        var frame = new byte[FrameWriter.GetFrameLength(size, masked: true)];
+        FrameWriter.WriteFrame(frame, opcode, true, 0, payload, 0x5A3C_9E17u);
+        return frame;
+    }
+}
+
+/// <summary>
+/// Counts whole messages in a server's stream of frames without keeping their payloads:
+/// headers are parsed, payloads skipped, even across reads.
+/// </summary>
+internal struct FrameCounter
+{
+    private readonly byte[] _header;
+    private int _headerFilled;
+    private long _skip;
+    private bool _fin;
+    private bool _control;
+
+    public FrameCounter()
+    {
+        _header = new byte[FrameHeader.MaxLength];
+    }
+
+    /// <summary>Feeds received bytes; returns how many data messages they completed. Close frames count as -1 (end).</summary>
+    public int Feed(ReadOnlySpan<byte> data, out bool closed)
+    {
+        closed = false;
+        int messages = 0;
+        while (!data.IsEmpty)
+        {
+            if (_skip > 0)
+            {
+                int n = (int)Math.Min(_skip, data.Length);
+                data = data[n..];
+                _skip -= n;
+                if (_skip == 0 && _fin && !_control)
+                    messages++;
+                continue;
+            }
+            int take = Math.Min(FrameHeader.MaxLength - _headerFilled, data.Length);
+            data[..take].CopyTo(_header.AsSpan(_headerFilled));
+            int available = _headerFilled + take;
+            var status = FrameHeader.TryRead(_header.AsSpan(0, available), out var header, out int headerLength);
+            if (status == OperationStatus.NeedMoreData)
+            {
+                _headerFilled = available;
+                data = data[take..];
+                continue;
+            }
+            if (status != OperationStatus.Done)
+                throw new InvalidDataException("bad frame from the server");
+            // Give back the bytes of the header buffer that belong to the payload.
+            int used = headerLength - _headerFilled;
+            data = data[used..];
+            _headerFilled = 0;
+            _fin = header.Fin;
+            _control = ((byte)header.Opcode & 0x8) != 0;
+            if (header.Opcode == Opcode.Close)
+                closed = true;
+            _skip = header.PayloadLength;
+            if (_skip == 0 && _fin && !_control)
+                messages++;
+        }
+        return messages;
+    }
+}

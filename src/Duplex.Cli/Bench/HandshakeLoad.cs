@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Duplex.Protocol;
+
+namespace Duplex.Cli.Bench;
+
+internal sealed record HandshakeResult(long Completed, long Errors, double Seconds, Histogram Latency);
+
+/// <summary>Handshake load: workers that connect, upgrade, close cleanly (close frame both ways), and start over.</summary>
+internal static class HandshakeLoad
+{
+    public static async Task<HandshakeResult> RunAsync(Uri uri, int parallel, TimeSpan duration, TimeSpan warmup,
+        Action<double, long>? progress, CancellationToken stop)
+    {
+        var endPoint = await BenchSocket.ResolveAsync(uri, stop);
+        var close = new byte[FrameHeader.MaxLength + 2];
+        int closeLength = FrameWriter.WriteFrame(close, Opcode.Close, true, 0, [0x03, 0xE8], 0x11223344u);
+        long measureFrom = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+        long measureTo = measureFrom + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        long completed = 0, errors = 0;
+        var histograms = new Histogram[parallel];
+        var workers = Enumerable.Range(0, parallel).Select(w => Task.Run(async () =>
+        {
+            var latency = histograms[w] = new Histogram();
+            var buffer = new byte[1024];
+            while (Stopwatch.GetTimestamp() < measureTo && !stop.IsCancellationRequested)
+            {
+                long started = Stopwatch.GetTimestamp();
+                try
+                {
+                    var (socket, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop);
+                    using (socket)
+                    {
+                        await socket.SendAsync(close.AsMemory(0, closeLength), SocketFlags.None, stop);
+                        // Read the server's close frame and its FIN.
+                        while (await socket.ReceiveAsync(buffer, SocketFlags.None, stop) > 0)
+                        {
+                        }
+                    }
+                    long ended = Stopwatch.GetTimestamp();
+                    if (started >= measureFrom && ended <= measureTo)
+                    {
+                        Interlocked.Increment(ref completed);
+                        latency.Record((long)((ended - started) * (1e9 / Stopwatch.Frequency)));
+                    }
+                }
+                catch (Exception e) when (e is SocketException or IOException or WebSocketHandshakeException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        }, stop)).ToArray();
+        var all = Task.WhenAll(workers);
+        while (!all.IsCompleted)
+        {
+            await Task.WhenAny(all, Task.Delay(1000, stop)).ContinueWith(_ => { }, TaskScheduler.Default);
+            long now = Stopwatch.GetTimestamp();
+            progress?.Invoke(Math.Max(0, (Math.Min(now, measureTo) - measureFrom) / (double)Stopwatch.Frequency), Interlocked.Read(ref completed));
+        }
+        var merged = new Histogram();
+        foreach (var h in histograms)
+            merged.Add(h);
+        return new HandshakeResult(completed, errors, duration.TotalSeconds, merged);
+    }
+}

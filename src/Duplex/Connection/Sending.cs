@@ -1,0 +1,296 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Duplex.Protocol;
+
+namespace Duplex;
+
+// The send half. Frames up to OutputLimit are written into one output buffer; the buffer goes
+// to the socket in one write when nothing more is about to be sent, which is "corking": while
+// the receive buffer still holds frames, the application is likely to answer them, so the
+// flush waits until the receive loop is about to block (or until a work item queued behind the
+// current one runs, whichever is first). An echo of 16 queued messages is then one write call,
+// not 16. Larger frames flush what is gathered and go out on their own.
+public sealed partial class WebSocketConnection
+{
+    private const int OutputLimit = 64 * 1024;
+    private const int MinimumOutput = 4096;
+
+    private byte[]? _output;           // rented while frames wait to be written; returned after the flush
+    private int _outputLength;
+    private int _flushScheduled;
+    private volatile bool _streaming;   // a MessageWriter's message is open
+
+    /// <summary>Sends a text message.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask SendTextAsync(string text, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int length = Encoding.UTF8.GetByteCount(text);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            Encoding.UTF8.GetBytes(text, buffer);
+            await SendMessageAsync(Opcode.Text, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Sends a text message given as UTF-8 bytes; throws <see cref="ArgumentException"/> if they are not valid UTF-8.</summary>
+    public ValueTask SendTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken cancellationToken = default)
+    {
+        if (!Utf8Validator.IsValid(utf8.Span))
+            throw new ArgumentException("Text messages must be valid UTF-8.", nameof(utf8));
+        return SendMessageAsync(Opcode.Text, utf8, cancellationToken);
+    }
+
+    /// <summary>Sends a binary message.</summary>
+    public ValueTask SendBinaryAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        SendMessageAsync(Opcode.Binary, data, cancellationToken);
+
+    /// <summary>Sends a message of the given type (text must be valid UTF-8).</summary>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> payload, MessageType type, CancellationToken cancellationToken = default) => type switch
+    {
+        MessageType.Text => SendTextAsync(payload, cancellationToken),
+        MessageType.Binary => SendBinaryAsync(payload, cancellationToken),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), "Send a close with CloseAsync."),
+    };
+
+    /// <summary>Sends a ping (payload at most 125 bytes). The peer's pong arrives through <see cref="PongReceived"/>.</summary>
+    public ValueTask PingAsync(ReadOnlyMemory<byte> payload = default, CancellationToken cancellationToken = default)
+    {
+        if (payload.Length > 125)
+            throw new ArgumentException("A ping payload is at most 125 bytes.", nameof(payload));
+        return SendControlAsync(Opcode.Ping, payload, cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts a message whose length is not known yet: each write sends a frame, and
+    /// <see cref="MessageWriter.CompleteAsync"/> ends the message. Other data messages wait
+    /// until it is done; pings and pongs may still go between its frames.
+    /// </summary>
+    public async ValueTask<MessageWriter> BeginMessageAsync(MessageType type, CancellationToken cancellationToken = default)
+    {
+        if (type is not (MessageType.Text or MessageType.Binary))
+            throw new ArgumentOutOfRangeException(nameof(type));
+        ThrowIfCannotSend();
+        await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _streaming = true;
+        return new MessageWriter(this, (Opcode)type);
+    }
+
+    // Called by MessageWriter, which holds _messageLock.
+    internal async ValueTask SendFragmentAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WriteFrameLockedAsync(opcode, fin, payload, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameLock.Release();
+        }
+    }
+
+    internal void ReleaseMessage()
+    {
+        _streaming = false;
+        _messageLock.Release();
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendMessageAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        ThrowIfCannotSend();
+        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (_streaming)
+        {
+            // A streamed message is open: no data frame may go between its frames. Wait for its end.
+            _frameLock.Release();
+            await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _frameLock.Release();
+                }
+            }
+            finally
+            {
+                _messageLock.Release();
+            }
+            return;
+        }
+        try
+        {
+            await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameLock.Release();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendControlAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        ThrowIfCannotSend();
+        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameLock.Release();
+        }
+    }
+
+    // Under _frameLock: gathers the frame, then flushes unless more is about to be sent.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteFrameLockedAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        // A close may have gone out while we waited: nothing follows a close frame.
+        ThrowIfCannotSend();
+        try
+        {
+            await AppendFrameAsync(opcode, fin, payload, cancellationToken).ConfigureAwait(false);
+            if (_outputLength == 0)
+                return; // a large frame went out directly
+            if (_reader.Buffered > 0)
+            {
+                // More frames are waiting to be read, and the application will likely answer them.
+                ScheduleFlush();
+                return;
+            }
+            await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // A frame may be half written: the stream cannot be used again.
+            Abort();
+            if (e is OperationCanceledException)
+                throw;
+            throw new WebSocketClosedException("The connection was lost while sending.", e);
+        }
+    }
+
+    // Under _frameLock: puts a frame in the output buffer, or sends a large one straight away.
+    private async ValueTask AppendFrameAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        bool masked = _masks is not null;
+        int total = FrameHeader.GetLength(payload.Length, masked) + payload.Length;
+        if (total <= OutputLimit)
+        {
+            if (_output is not null && _outputLength + total > _output.Length)
+                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+            if (_output is null || _output.Length < _outputLength + total)
+            {
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(MinimumOutput, _outputLength + total));
+                if (_output is not null)
+                {
+                    _output.AsSpan(0, _outputLength).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(_output);
+                }
+                _output = bigger;
+            }
+            _outputLength += FrameWriter.WriteFrame(_output.AsSpan(_outputLength), opcode, fin, 0, payload.Span, masked ? _masks!.Next() : null);
+            return;
+        }
+        if (_outputLength > 0)
+            await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(FrameHeader.MaxLength + Math.Min(payload.Length, OutputLimit));
+        try
+        {
+            uint? key = masked ? _masks!.Next() : null;
+            int header = FrameHeader.Write(chunk, fin, 0, opcode, payload.Length, key);
+            if (key is null)
+            {
+                // Unmasked: send the payload from the caller's memory, no copy.
+                await _stream.WriteAsync(chunk.AsMemory(0, header), cancellationToken).ConfigureAwait(false);
+                await _stream.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            int offset = 0, at = header;
+            while (offset < payload.Length)
+            {
+                int n = Math.Min(payload.Length - offset, chunk.Length - at);
+                Masking.ApplyCopy(payload.Span.Slice(offset, n), chunk.AsSpan(at, n), key.Value, offset);
+                await _stream.WriteAsync(chunk.AsMemory(0, at + n), cancellationToken).ConfigureAwait(false);
+                offset += n;
+                at = 0;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    // Under _frameLock: writes what was gathered and gives the buffer back, so an idle connection holds none.
+    private async ValueTask FlushLockedAsync(CancellationToken cancellationToken)
+    {
+        var output = _output;
+        if (output is null)
+            return;
+        if (_outputLength > 0)
+            await _stream.WriteAsync(output.AsMemory(0, _outputLength), cancellationToken).ConfigureAwait(false);
+        _outputLength = 0;
+        _output = null;
+        ArrayPool<byte>.Shared.Return(output);
+    }
+
+    // From the receive loop before it blocks: flush unless a sender holds the lock (it then
+    // flushes or schedules a flush itself, and waiting here could deadlock with a peer that
+    // is itself blocked writing to us).
+    private async ValueTask TryFlushAsync()
+    {
+        if (!_frameLock.Wait(0))
+            return;
+        try
+        {
+            await FlushLockedAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            Abort();
+        }
+        finally
+        {
+            _frameLock.Release();
+        }
+    }
+
+    private void ScheduleFlush()
+    {
+        if (Interlocked.Exchange(ref _flushScheduled, 1) == 0)
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+    }
+
+    // The safety net of corking: runs after the work that gathered the frames, in case the
+    // application does not come back to receive.
+    void IThreadPoolWorkItem.Execute()
+    {
+        Volatile.Write(ref _flushScheduled, 0);
+        if (_outputLength > 0)
+            _ = TryFlushAsync().AsTask();
+    }
+
+    private void ThrowIfCannotSend()
+    {
+        if (_terminated)
+            throw new WebSocketClosedException($"The connection is closed ({(int)_closeStatus} {_closeReason}).");
+        if (_closeSent)
+            throw new WebSocketClosedException("The connection is closing: a close frame has been sent.");
+    }
+}
