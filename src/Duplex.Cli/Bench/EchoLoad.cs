@@ -40,7 +40,7 @@ internal static class EchoLoad
             }
             catch (Exception e) when (e is SocketException or IOException or WebSocketHandshakeException)
             {
-                return ((Socket, byte[])?)null;
+                return ((Stream, byte[])?)null;
             }
         }));
         long connectErrors = opened.Count(o => o is null);
@@ -52,9 +52,9 @@ internal static class EchoLoad
         var tasks = new List<Task>();
         for (int i = 0; i < opened.Length; i++)
         {
-            if (opened[i] is not var (socket, leftover))
+            if (opened[i] is not var (stream, leftover))
                 continue;
-            connections[i] = new Worker(socket, frame.Length, block, settings.InFlight, measureFrom, measureTo);
+            connections[i] = new Worker(stream, frame.Length, block, settings.InFlight, measureFrom, measureTo);
             tasks.Add(connections[i].RunAsync(leftover, stop));
         }
         var all = Task.WhenAll(tasks);
@@ -87,7 +87,7 @@ internal static class EchoLoad
         return result;
     }
 
-    private sealed class Worker(Socket socket, int frameLength, byte[] block, int inFlight, long measureFrom, long measureTo)
+    private sealed class Worker(Stream stream, int frameLength, byte[] block, int inFlight, long measureFrom, long measureTo)
     {
         private readonly long[] _sentAt = new long[inFlight];
         private int _head, _tail, _outstanding;
@@ -107,7 +107,7 @@ internal static class EchoLoad
                 {
                     if (completed > 0 && !await OnEchoesAsync(completed, stop))
                         break;
-                    int read = await socket.ReceiveAsync(buffer, SocketFlags.None, stop);
+                    int read = await stream.ReadAsync(buffer, stop);
                     if (read == 0)
                     {
                         Errors++;
@@ -128,8 +128,7 @@ internal static class EchoLoad
             }
             finally
             {
-                socket.LingerState = new LingerOption(true, 0); // no TIME_WAIT pile-up between runs
-                socket.Dispose();
+                BenchSocket.Reset(stream);
             }
         }
 
@@ -163,12 +162,7 @@ internal static class EchoLoad
                 _tail = (_tail + 1) % _sentAt.Length;
                 _outstanding++;
             }
-            var bytes = block.AsMemory(0, count * frameLength);
-            while (!bytes.IsEmpty)
-            {
-                int sent = await socket.SendAsync(bytes, SocketFlags.None, stop);
-                bytes = bytes[sent..];
-            }
+            await stream.WriteAsync(block.AsMemory(0, count * frameLength), stop);
         }
     }
 }

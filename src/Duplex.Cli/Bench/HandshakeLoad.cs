@@ -28,12 +28,12 @@ internal static class HandshakeLoad
                 long started = Stopwatch.GetTimestamp();
                 try
                 {
-                    var (socket, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop);
-                    using (socket)
+                    var (stream, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop);
+                    await using (stream)
                     {
-                        await socket.SendAsync(close.AsMemory(0, closeLength), SocketFlags.None, stop);
+                        await stream.WriteAsync(close.AsMemory(0, closeLength), stop);
                         // Read the server's close frame and its FIN.
-                        while (await socket.ReceiveAsync(buffer, SocketFlags.None, stop) > 0)
+                        while (await stream.ReadAsync(buffer, stop) > 0)
                         {
                         }
                     }

@@ -17,7 +17,7 @@ internal static class IdleLoad
     {
         var endPoint = await BenchSocket.ResolveAsync(uri, stop);
         long? before = serverPid is int pid ? ReadRssKiB(pid) : null;
-        var sockets = new Socket?[connections];
+        var sockets = new Stream?[connections];
         int errors = 0, opened = 0;
         try
         {
@@ -53,8 +53,7 @@ internal static class IdleLoad
             {
                 if (socket is null)
                     continue;
-                socket.LingerState = new LingerOption(true, 0);
-                socket.Dispose();
+                BenchSocket.Reset(socket);
             }
         }
     }

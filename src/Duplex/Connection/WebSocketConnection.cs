@@ -303,16 +303,10 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
 
     private async ValueTask ShutdownSendAsync()
     {
-        switch (_stream)
-        {
-            case NetworkStream network:
-                network.Socket.Shutdown(SocketShutdown.Send);
-                break;
-            case System.Net.Security.SslStream tls:
-                await tls.ShutdownAsync().ConfigureAwait(false);
-                _socket?.Shutdown(SocketShutdown.Send);
-                break;
-        }
+        if (_stream is System.Net.Security.SslStream tls)
+            await tls.ShutdownAsync().ConfigureAwait(false);
+        var socket = _socket ?? (_stream as NetworkStream)?.Socket;
+        socket?.Shutdown(SocketShutdown.Send);
     }
 
     // ---------------------------------------------------------------- closing

@@ -6,6 +6,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Duplex.Protocol;
+using Duplex.Transport;
 
 namespace Duplex.Server;
 
@@ -126,7 +127,9 @@ public sealed class WebSocketServer : IAsyncDisposable
         try
         {
             socket.NoDelay = true;
-            stream = new NetworkStream(socket, ownsSocket: true);
+            stream = _options.UseEventLoop && EventLoop.IsSupported
+                ? EventLoop.Attach(socket)
+                : new NetworkStream(socket, ownsSocket: true);
             if (Volatile.Read(ref _open) > _options.MaxConnections)
             {
                 await RespondAsync(stream, 503, "too many connections").ConfigureAwait(false);
@@ -178,7 +181,10 @@ public sealed class WebSocketServer : IAsyncDisposable
                 _connections.TryRemove(connection, out _);
             }
             if (stream is not null)
+            {
+                await LingerAsync(stream, socket).ConfigureAwait(false);
                 await stream.DisposeAsync().ConfigureAwait(false);
+            }
             if (Interlocked.Decrement(ref _open) == 0 && _stopping.IsCancellationRequested)
                 _drained.TrySetResult();
         }
@@ -340,6 +346,33 @@ public sealed class WebSocketServer : IAsyncDisposable
         if (head.Method == "HEAD")
             bytes = bytes.AsSpan(0, bytes.AsSpan().IndexOf("\r\n\r\n"u8) + 4).ToArray();
         await stream.WriteAsync(bytes).ConfigureAwait(false);
+    }
+
+    // After an HTTP answer: end our side, then read what the client still sends for a moment,
+    // so that unread request bytes do not make the close a reset that destroys the answer.
+    private static async Task LingerAsync(Stream stream, Socket socket)
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            int discarded = 0;
+            while (discarded < 64 * 1024)
+            {
+                int read = await stream.ReadAsync(scratch, timeout.Token).ConfigureAwait(false);
+                if (read == 0)
+                    break;
+                discarded += read;
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     private static Task RespondAsync(Stream stream, int statusCode, string message) =>

@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using static Duplex.Transport.LinuxNative;
+
+namespace Duplex.Transport;
+
+/// <summary>
+/// An epoll loop on a thread of its own (Linux, x86-64). Sockets attached to it are read and
+/// written with direct non-blocking system calls; when one would block, the loop wakes the
+/// waiter and runs its continuation inline. So a server's receive → handle → send cycle runs
+/// start to finish on the loop thread, with no hop to the thread pool per read. This is the shape
+/// of uWebSockets and Node; application code on this path must not block.
+/// </summary>
+internal sealed unsafe class EventLoop
+{
+    private static readonly Lazy<EventLoop[]> Loops = new(() =>
+        Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i => new EventLoop(i)).ToArray());
+    private static int s_next;
+
+    private readonly int _epoll;
+    private readonly ConcurrentDictionary<ulong, EventLoopStream> _streams = new();
+    private long _nextId;
+
+    /// <summary>True where the loop can run: Linux on x86-64 (where the epoll_event layout is known).</summary>
+    public static bool IsSupported { get; } = OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
+
+    /// <summary>Attaches a connected socket to one of the loops (round robin) and returns a stream over it.</summary>
+    public static EventLoopStream Attach(Socket socket)
+    {
+        var loops = Loops.Value;
+        var loop = loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+        return loop.Register(socket);
+    }
+
+    private EventLoop(int index)
+    {
+        _epoll = epoll_create1(EpollCloexec);
+        if (_epoll < 0)
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        var thread = new Thread(Run) { IsBackground = true, Name = $"Duplex event loop {index}" };
+        thread.Start();
+    }
+
+    private EventLoopStream Register(Socket socket)
+    {
+        socket.Blocking = false;
+        ulong id = (ulong)Interlocked.Increment(ref _nextId);
+        var stream = new EventLoopStream(this, socket, id);
+        _streams[id] = stream;
+        var ev = new EpollEvent { Events = EpollIn | EpollOut | EpollRdHup | EpollEt, Data = id };
+        if (epoll_ctl(_epoll, EpollCtlAdd, (int)socket.Handle, &ev) != 0)
+        {
+            _streams.TryRemove(id, out _);
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+        return stream;
+    }
+
+    internal void Unregister(EventLoopStream stream, int fd)
+    {
+        if (_streams.TryRemove(stream.Id, out _))
+        {
+            var ev = default(EpollEvent);
+            _ = epoll_ctl(_epoll, EpollCtlDel, fd, &ev);
+        }
+    }
+
+    private void Run()
+    {
+        const int capacity = 256;
+        var events = stackalloc EpollEvent[capacity];
+        while (true)
+        {
+            int count = epoll_wait(_epoll, events, capacity, -1);
+            if (count < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == EIntr)
+                    continue;
+                return;
+            }
+            for (int i = 0; i < count; i++)
+            {
+                if (!_streams.TryGetValue(events[i].Data, out var stream))
+                    continue;
+                uint flags = events[i].Events;
+                try
+                {
+                    if ((flags & (EpollIn | EpollRdHup | EpollHup | EpollErr)) != 0)
+                        stream.ReadReady.Signal();
+                    if ((flags & (EpollOut | EpollHup | EpollErr)) != 0)
+                        stream.WriteReady.Signal();
+                }
+                catch (Exception e)
+                {
+                    // Continuations run here; one that throws must not stop the loop for everyone.
+                    Environment.FailFast("Duplex event loop: a continuation threw on the loop thread", e);
+                }
+            }
+        }
+    }
+}
