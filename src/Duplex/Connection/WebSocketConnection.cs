@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Duplex.Protocol;
+using Duplex.Transport;
 
 namespace Duplex;
 
@@ -212,13 +213,31 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     }
 
     // Reads more bytes into the reader; false at end of stream or when the connection broke.
+    // While no partial frame is held, the wait for the peer holds no buffer either (a zero-byte
+    // read), so an idle connection costs no receive buffer.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
     {
         int read;
         try
         {
-            read = await _stream.ReadAsync(_reader.GetMemory(), cancellationToken).ConfigureAwait(false);
+            if (_stream is EventLoopStream loop)
+            {
+                while ((read = loop.TryReadNow(_reader.GetMemory().Span)) < 0)
+                {
+                    _reader.ReleaseBufferIfIdle();
+                    await loop.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            else
+            {
+                if (_reader.IsIdle)
+                {
+                    _reader.ReleaseBufferIfIdle();
+                    await _stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                }
+                read = await _stream.ReadAsync(_reader.GetMemory(), cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

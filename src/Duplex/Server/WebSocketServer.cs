@@ -238,7 +238,8 @@ public sealed class WebSocketServer : IAsyncDisposable
             }, cancellationToken).ConfigureAwait(false);
         }
         var limits = _options.HeadLimits;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(limits.MaxHeadBytes + 1);
+        // Most upgrade requests fit in 1 KiB; grow only for the rare large one, up to the limit.
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Min(1024, limits.MaxHeadBytes + 1));
         try
         {
             int filled = 0;
@@ -246,7 +247,15 @@ public sealed class WebSocketServer : IAsyncDisposable
             int consumed;
             while (true)
             {
-                int read = await stream.ReadAsync(buffer.AsMemory(filled, Math.Min(buffer.Length, limits.MaxHeadBytes + 1) - filled), cancellationToken).ConfigureAwait(false);
+                if (filled == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 4, limits.MaxHeadBytes + 1));
+                    buffer.AsSpan(0, filled).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                int room = Math.Min(buffer.Length, limits.MaxHeadBytes + 1) - filled;
+                int read = await stream.ReadAsync(buffer.AsMemory(filled, room), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                     return (stream, null);
                 filled += read;

@@ -41,6 +41,31 @@ internal sealed class EventLoopStream : Stream
         return ReadSlowAsync(buffer, cancellationToken);
     }
 
+    /// <summary>One non-blocking read: bytes read (0 at end of stream), or -1 when none are there yet.</summary>
+    public int TryReadNow(Span<byte> buffer)
+    {
+        ReadReady.BeginAttempt();
+        return TryRead(buffer);
+    }
+
+    /// <summary>
+    /// After <see cref="TryReadNow"/> found nothing: waits until bytes arrive, holding no buffer
+    /// meanwhile (what a zero-byte read does on other streams). Then try again.
+    /// </summary>
+    public ValueTask WaitReadableAsync(CancellationToken cancellationToken)
+    {
+        if (!ReadReady.TryWait(out var wait))
+            return default; // bytes came in between: try again at once
+        return cancellationToken.CanBeCanceled ? WaitCancellableAsync(wait, cancellationToken) : wait;
+    }
+
+    private async ValueTask WaitCancellableAsync(ValueTask wait, CancellationToken cancellationToken)
+    {
+        using (cancellationToken.UnsafeRegister(static s => ((EventLoopStream)s!).Dispose(), this))
+            await wait.ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
@@ -92,6 +117,25 @@ internal sealed class EventLoopStream : Stream
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
+        _loop.WatchWrites(this, _fd, on: true);
+        try
+        {
+            await WriteRestAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!WriteReady.IsClosed)
+                _loop.WatchWrites(this, _fd, on: false);
+        }
+    }
+
+    private async ValueTask WriteRestAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        // The first try after asking for events: the buffer may have drained meanwhile.
+        WriteReady.BeginAttempt();
+        int first = TrySend(buffer.Span);
+        if (first > 0)
+            buffer = buffer[first..];
         while (!buffer.IsEmpty)
         {
             if (WriteReady.TryWait(out var wait))

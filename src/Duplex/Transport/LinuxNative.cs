@@ -6,7 +6,7 @@ namespace Duplex.Transport;
 internal static unsafe partial class LinuxNative
 {
     public const int EpollCloexec = 0x80000;
-    public const int EpollCtlAdd = 1, EpollCtlDel = 2;
+    public const int EpollCtlAdd = 1, EpollCtlDel = 2, EpollCtlMod = 3;
     public const uint EpollIn = 0x001, EpollOut = 0x004, EpollErr = 0x008, EpollHup = 0x010, EpollRdHup = 0x2000, EpollEt = 1u << 31;
     public const int EAgain = 11, EIntr = 4;
     public const int MsgNoSignal = 0x4000;
