@@ -5,13 +5,10 @@ namespace Duplex;
 public sealed partial class WebSocketConnection
 {
     // Runs on a timer: pings a quiet peer and drops one that stays silent past the timeout.
-    private void OnKeepAliveTick()
+    internal void OnKeepAliveTick()
     {
         if (_terminated || _closeSent)
-        {
-            _keepAliveTimer?.Dispose();
             return;
-        }
         StartReadAhead();
         if (_payloadLent || (_aheadCopy is not null && _aheadInReader))
             return; // the application is not reading what the peer sends: no way to judge the peer
@@ -69,7 +66,7 @@ public sealed partial class WebSocketConnection
                     _aheadInReader = false;
                     Volatile.Write(ref _aheadCopy, copy); // published last: ReceiveAsync may take it without the lock
                 }
-                var message = await ReadNextAsync(discardMessages: false, CancellationToken.None).ConfigureAwait(false);
+                var message = await ReceiveCoreAsync(ReceiveMode.ReadAhead, releaseLock: false, CancellationToken.None).ConfigureAwait(false);
                 _aheadInReader = !message.IsClose;
             }
             catch (Exception e) when (e is WebSocketClosedException or ObjectDisposedException)
@@ -80,5 +77,44 @@ public sealed partial class WebSocketConnection
                 _receiveLock.Release();
             }
         });
+    }
+}
+
+/// <summary>
+/// One timer for all connections that share a check period, instead of a timer per connection:
+/// an idle server's memory per connection counts.
+/// </summary>
+internal static class KeepAliveScheduler
+{
+    private sealed class Ticker
+    {
+        public readonly System.Collections.Concurrent.ConcurrentDictionary<WebSocketConnection, byte> Connections = new();
+        public Timer? Timer;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<long, Ticker> Tickers = new();
+    /// <summary>Starts checking a connection; the returned token stops it (<see cref="Remove"/>).</summary>
+    public static object Add(WebSocketConnection connection, WebSocketOptions options)
+    {
+        // Check a few times per interval (or timeout, if shorter), at most every 10 ms.
+        long period = Math.Max(10, (long)Math.Min(options.KeepAliveInterval.TotalMilliseconds, options.KeepAliveTimeout.TotalMilliseconds) / 4);
+        var ticker = Tickers.GetOrAdd(period, static p =>
+        {
+            var t = new Ticker();
+            t.Timer = new Timer(static state =>
+            {
+                foreach (var c in ((Ticker)state!).Connections.Keys)
+                    c.OnKeepAliveTick();
+            }, t, p, p);
+            return t;
+        });
+        ticker.Connections.TryAdd(connection, 0);
+        return ticker;
+    }
+
+    public static void Remove(WebSocketConnection connection, object? token)
+    {
+        if (token is Ticker ticker)
+            ticker.Connections.TryRemove(connection, out _);
     }
 }

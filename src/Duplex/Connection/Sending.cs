@@ -78,7 +78,7 @@ public sealed partial class WebSocketConnection
         if (type is not (MessageType.Text or MessageType.Binary))
             throw new ArgumentOutOfRangeException(nameof(type));
         ThrowIfCannotSend();
-        await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await MessageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         _streaming = true;
         return new MessageWriter(this, (Opcode)type);
     }
@@ -100,7 +100,7 @@ public sealed partial class WebSocketConnection
     internal void ReleaseMessage()
     {
         _streaming = false;
-        _messageLock.Release();
+        MessageLock.Release();
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -112,7 +112,7 @@ public sealed partial class WebSocketConnection
         {
             // A streamed message is open: no data frame may go between its frames. Wait for its end.
             _frameLock.Release();
-            await _messageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await MessageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -127,7 +127,7 @@ public sealed partial class WebSocketConnection
             }
             finally
             {
-                _messageLock.Release();
+                MessageLock.Release();
             }
             return;
         }

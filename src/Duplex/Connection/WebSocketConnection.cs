@@ -23,9 +23,12 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     private readonly MaskKeySource? _masks;
     private readonly SemaphoreSlim _receiveLock = new(1, 1);
     private readonly SemaphoreSlim _frameLock = new(1, 1);    // one frame on the wire at a time
-    private readonly SemaphoreSlim _messageLock = new(1, 1);  // one data message at a time
-    private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Timer? _keepAliveTimer;
+    // Made on first use: most connections never stream a message or wait for their end, and an
+    // idle server holds one connection object per client.
+    private SemaphoreSlim? _messageLock;       // one streamed data message at a time
+    private TaskCompletionSource? _completed;
+    private int _terminating;
+    private object? _keepAlive;
 
     private volatile bool _closeSent;
     private volatile bool _closeReceived;
@@ -72,11 +75,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         if (role == Role.Client)
             _masks = new MaskKeySource();
         if (options.KeepAliveEnabled)
-        {
-            var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10,
-                Math.Min(options.KeepAliveInterval.Ticks, options.KeepAliveTimeout.Ticks) / 4));
-            _keepAliveTimer = new Timer(static state => ((WebSocketConnection)state!).OnKeepAliveTick(), this, period, period);
-        }
+            _keepAlive = KeepAliveScheduler.Add(this, options);
     }
 
     public Role Role { get; }
@@ -93,7 +92,29 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     public string? CloseReason => _terminated ? _closeReason : null;
 
     /// <summary>Completes when the connection has closed, whichever way.</summary>
-    public Task Completion => _completed.Task;
+    public Task Completion
+    {
+        get
+        {
+            if (_completed is null)
+            {
+                var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (Interlocked.CompareExchange(ref _completed, created, null) is null && _terminated)
+                    created.TrySetResult(); // the connection ended while the source was being made
+            }
+            return _completed!.Task;
+        }
+    }
+
+    private SemaphoreSlim MessageLock
+    {
+        get
+        {
+            if (_messageLock is null)
+                Interlocked.CompareExchange(ref _messageLock, new SemaphoreSlim(1, 1), null);
+            return _messageLock!;
+        }
+    }
 
     /// <summary>Called with the payload of every pong received (on the receiving task).</summary>
     public Action<ReadOnlyMemory<byte>>? PongReceived { get; set; }
@@ -112,21 +133,16 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         // the read-ahead still waits for more.
         if (_aheadCopy is not null && TakeAheadCopy() is { } message)
             return ValueTask.FromResult(message);
-        return ReceiveLockedAsync(cancellationToken);
+        if (_receiveLock.Wait(0))
+            return ReceiveCoreAsync(ReceiveMode.Deliver, releaseLock: true, cancellationToken);
+        return ReceiveWhenFreeAsync(cancellationToken);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<WebSocketMessage> ReceiveLockedAsync(CancellationToken cancellationToken)
+    // Rare: a read-ahead or a close holds the receive lock.
+    private async ValueTask<WebSocketMessage> ReceiveWhenFreeAsync(CancellationToken cancellationToken)
     {
         await _receiveLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            return await ReceiveCoreAsync(discardMessages: false, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _receiveLock.Release();
-        }
+        return await ReceiveCoreAsync(ReceiveMode.Deliver, releaseLock: true, cancellationToken).ConfigureAwait(false);
     }
 
     private WebSocketMessage? TakeAheadCopy()
@@ -152,107 +168,116 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         }
     }
 
-    // Runs under _receiveLock.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<WebSocketMessage> ReceiveCoreAsync(bool discardMessages, CancellationToken cancellationToken)
+    private enum ReceiveMode
     {
-        _payloadLent = false;
-        if (Interlocked.Exchange(ref _handedCopy, null) is { } handed)
-            ArrayPool<byte>.Shared.Return(handed);
-        if (TakeAheadCopy() is { } copied && !discardMessages)
-            return copied;
-        if (_aheadInReader)
-        {
-            _aheadInReader = false;
-            if (!discardMessages)
-            {
-                _payloadLent = true;
-                return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
-            }
-        }
-        var message = await ReadNextAsync(discardMessages, cancellationToken).ConfigureAwait(false);
-        _payloadLent = !message.IsClose;
-        return message;
+        Deliver,    // for the application: kept messages first, then the next one read
+        Discard,    // while closing: read up to the end, dropping messages
+        ReadAhead,  // for keep-alive: read the next message only, leaving kept ones alone
     }
 
-    // Reads frames until a data message or the end; answers pings and the peer's close on the way.
+    // The whole receive path in one method (one pooled state machine per connection, not four:
+    // an idle server holds one per client). Runs under _receiveLock; releases it when asked.
+    // Reads frames until a data message or the end, answering pings and the peer's close.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<WebSocketMessage> ReadNextAsync(bool discardMessages, CancellationToken cancellationToken)
+    private async ValueTask<WebSocketMessage> ReceiveCoreAsync(ReceiveMode mode, bool releaseLock, CancellationToken cancellationToken)
     {
-        while (!_terminated)
-        {
-            switch (_reader.Read())
-            {
-                case ReadEvent.NeedMoreData:
-                    // About to wait for the peer: first send what this turn's sends gathered.
-                    if (_outputLength > 0)
-                        await TryFlushAsync().ConfigureAwait(false);
-                    if (!await FillAsync(cancellationToken).ConfigureAwait(false))
-                        Terminate(Protocol.CloseStatus.AbnormalClosure, "connection closed without a close frame");
-                    break;
-                case ReadEvent.Message:
-                    if (!discardMessages)
-                        return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
-                    break;
-                case ReadEvent.Ping:
-                    await TrySendPongAsync().ConfigureAwait(false);
-                    break;
-                case ReadEvent.Pong:
-                    PongReceived?.Invoke(_reader.Payload);
-                    break;
-                case ReadEvent.Close:
-                    await OnCloseFrameAsync().ConfigureAwait(false);
-                    break;
-                case ReadEvent.Error:
-                    await FailAsync(_reader.Error).ConfigureAwait(false);
-                    break;
-            }
-        }
-        _reader.Dispose();
-        return new WebSocketMessage(MessageType.Close, default, _closeStatus, _closeReason);
-    }
-
-    // Reads more bytes into the reader; false at end of stream or when the connection broke.
-    // While no partial frame is held, the wait for the peer holds no buffer either (a zero-byte
-    // read), so an idle connection costs no receive buffer.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
-    {
-        int read;
         try
         {
-            if (_stream is EventLoopStream loop)
+            bool discard = mode == ReceiveMode.Discard;
+            if (mode != ReceiveMode.ReadAhead)
             {
-                while ((read = loop.TryReadNow(_reader.GetMemory().Span)) < 0)
+                _payloadLent = false;
+                if (Interlocked.Exchange(ref _handedCopy, null) is { } handed)
+                    ArrayPool<byte>.Shared.Return(handed);
+                if (TakeAheadCopy() is { } copied && !discard)
+                    return copied;
+                if (_aheadInReader)
                 {
-                    _reader.ReleaseBufferIfIdle();
-                    await loop.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
+                    _aheadInReader = false;
+                    if (!discard)
+                    {
+                        _payloadLent = true;
+                        return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
+                    }
                 }
             }
-            else
+            while (!_terminated)
             {
-                if (_reader.IsIdle)
+                switch (_reader.Read())
                 {
-                    _reader.ReleaseBufferIfIdle();
-                    await _stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                    case ReadEvent.NeedMoreData:
+                        // About to wait for the peer: first send what this turn's sends gathered.
+                        if (_outputLength > 0)
+                            await TryFlushAsync().ConfigureAwait(false);
+                        int read;
+                        try
+                        {
+                            // While no partial frame is held, the wait holds no buffer either (a
+                            // zero-byte read), so an idle connection costs no receive buffer.
+                            if (_stream is EventLoopStream loop)
+                            {
+                                while ((read = loop.TryReadNow(_reader.GetMemory().Span)) < 0)
+                                {
+                                    _reader.ReleaseBufferIfIdle();
+                                    await loop.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
+                                }
+                            }
+                            else
+                            {
+                                if (_reader.IsIdle)
+                                {
+                                    _reader.ReleaseBufferIfIdle();
+                                    await _stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                                }
+                                read = await _stream.ReadAsync(_reader.GetMemory(), cancellationToken).ConfigureAwait(false);
+                            }
+                        }
+                        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                        {
+                            Abort();
+                            throw;
+                        }
+                        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+                        {
+                            read = 0;
+                        }
+                        if (read == 0)
+                        {
+                            Terminate(Protocol.CloseStatus.AbnormalClosure, "connection closed without a close frame");
+                            break;
+                        }
+                        _reader.Advance(read);
+                        _lastReceivedTicks = Environment.TickCount64;
+                        break;
+                    case ReadEvent.Message:
+                        if (!discard)
+                        {
+                            _payloadLent = mode == ReceiveMode.Deliver;
+                            return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
+                        }
+                        break;
+                    case ReadEvent.Ping:
+                        await TrySendPongAsync().ConfigureAwait(false);
+                        break;
+                    case ReadEvent.Pong:
+                        PongReceived?.Invoke(_reader.Payload);
+                        break;
+                    case ReadEvent.Close:
+                        await OnCloseFrameAsync().ConfigureAwait(false);
+                        break;
+                    case ReadEvent.Error:
+                        await FailAsync(_reader.Error).ConfigureAwait(false);
+                        break;
                 }
-                read = await _stream.ReadAsync(_reader.GetMemory(), cancellationToken).ConfigureAwait(false);
             }
+            _reader.Dispose();
+            return new WebSocketMessage(MessageType.Close, default, _closeStatus, _closeReason);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        finally
         {
-            Abort();
-            throw;
+            if (releaseLock)
+                _receiveLock.Release();
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
-        if (read == 0)
-            return false;
-        _reader.Advance(read);
-        _lastReceivedTicks = Environment.TickCount64;
-        return true;
     }
 
     // A ping is answered unless our close has gone out; a send that fails here ends the
@@ -353,7 +378,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
             // Nobody is receiving: read up to the peer's close ourselves.
             try
             {
-                await ReceiveCoreAsync(discardMessages: true, timeout.Token).ConfigureAwait(false);
+                await ReceiveCoreAsync(ReceiveMode.Discard, releaseLock: false, timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -369,7 +394,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
             // A receive is running and will see the close; wait for it.
             try
             {
-                await _completed.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+                await Completion.WaitAsync(timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -415,15 +440,12 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     // Ends the connection: records how (the first record wins), closes the stream, wakes waiters.
     private void Terminate(CloseStatus status, string? reason)
     {
-        lock (_completed)
-        {
-            if (_terminated)
-                return;
-            _closeStatus = status;
-            _closeReason = reason;
-            _terminated = true;
-        }
-        _keepAliveTimer?.Dispose();
+        if (Interlocked.Exchange(ref _terminating, 1) != 0)
+            return;
+        _closeStatus = status;
+        _closeReason = reason;
+        _terminated = true;
+        KeepAliveScheduler.Remove(this, _keepAlive);
         try
         {
             _stream.Dispose();
@@ -431,7 +453,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
         }
-        _completed.TrySetResult();
+        Volatile.Read(ref _completed)?.TrySetResult();
     }
 
     /// <summary>Closes with 1000 if still open (waiting at most the close timeout), then frees the connection.</summary>

@@ -14,26 +14,44 @@ public sealed record HttpHeadLimits
     public static HttpHeadLimits Default { get; } = new();
 }
 
-/// <summary>Header fields in the order received, looked up without regard to case.</summary>
+/// <summary>
+/// Header fields in the order received, looked up without regard to case. Kept compactly as the
+/// raw bytes of the head plus the offsets of each name and value, since a server holds one per
+/// open connection; strings are made only when a field is asked for.
+/// </summary>
 public sealed class HttpHeaders
 {
-    private readonly List<KeyValuePair<string, string>> _fields = [];
+    private readonly byte[] _raw;
+    private readonly int[] _spans; // per field: name start, name length, value start, value length
 
-    public int Count => _fields.Count;
+    internal HttpHeaders(byte[] raw, int[] spans)
+    {
+        _raw = raw;
+        _spans = spans;
+    }
 
-    public IReadOnlyList<KeyValuePair<string, string>> Fields => _fields;
+    public int Count => _spans.Length / 4;
 
-    public void Add(string name, string value) => _fields.Add(new(name, value));
+    /// <summary>Every field as a name and value, in order.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Fields =>
+        Enumerable.Range(0, Count).Select(i => new KeyValuePair<string, string>(Name(i), Value(i))).ToList();
+
+    private string Name(int i) => Encoding.Latin1.GetString(_raw, _spans[4 * i], _spans[4 * i + 1]);
+
+    private string Value(int i) => Encoding.Latin1.GetString(_raw, _spans[4 * i + 2], _spans[4 * i + 3]);
+
+    private bool NameIs(int i, string name) =>
+        System.Text.Ascii.EqualsIgnoreCase(_raw.AsSpan(_spans[4 * i], _spans[4 * i + 1]), name);
 
     /// <summary>The first value of a field, or null when it is absent.</summary>
     public string? this[string name]
     {
         get
         {
-            foreach (var field in _fields)
+            for (int i = 0; i < Count; i++)
             {
-                if (string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
-                    return field.Value;
+                if (NameIs(i, name))
+                    return Value(i);
             }
             return null;
         }
@@ -42,9 +60,9 @@ public sealed class HttpHeaders
     public int CountOf(string name)
     {
         int count = 0;
-        foreach (var field in _fields)
+        for (int i = 0; i < Count; i++)
         {
-            if (string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+            if (NameIs(i, name))
                 count++;
         }
         return count;
@@ -57,11 +75,11 @@ public sealed class HttpHeaders
     public List<string> GetList(string name)
     {
         var items = new List<string>();
-        foreach (var field in _fields)
+        for (int i = 0; i < Count; i++)
         {
-            if (!string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+            if (!NameIs(i, name))
                 continue;
-            foreach (var part in field.Value.Split(','))
+            foreach (var part in Value(i).Split(','))
             {
                 var item = part.Trim(' ', '\t');
                 if (item.Length > 0)
@@ -126,9 +144,9 @@ public static class HttpHeadParser
             return Fail(400, "malformed request line", out error);
         if (!IsHttpVersion(parts[2]))
             return Fail(400, "malformed HTTP version", out error);
-        if (!TryParseHeaders(lines, out var headers, out error))
+        if (!TryParseHeaders(buffer, consumed, limits, out var headers, out error))
             return OperationStatus.InvalidData;
-        request = new HttpRequestHead(parts[0], parts[1], parts[2], headers);
+        request = new HttpRequestHead(Intern(parts[0]), parts[1], Intern(parts[2]), headers);
         return OperationStatus.Done;
     }
 
@@ -147,7 +165,7 @@ public static class HttpHeadParser
         string code = sp2 < 0 ? line[(sp1 + 1)..] : line[(sp1 + 1)..sp2];
         if (code.Length != 3 || !int.TryParse(code, out int statusCode) || statusCode < 100)
             return Fail(502, "malformed status code", out error);
-        if (!TryParseHeaders(lines, out var headers, out error))
+        if (!TryParseHeaders(buffer, consumed, limits, out var headers, out error))
             return OperationStatus.InvalidData;
         response = new HttpResponseHead(line[..sp1], statusCode, sp2 < 0 ? "" : line[(sp2 + 1)..], headers);
         return OperationStatus.Done;
@@ -175,35 +193,77 @@ public static class HttpHeadParser
             if (b == 0 || b == 0x7F || (b < 0x20 && b is not ((byte)'\t' or (byte)'\r' or (byte)'\n')))
                 return Fail(400, "control character in head", out error);
         }
-        lines = Encoding.Latin1.GetString(head).Split("\r\n");
-        foreach (var line in lines)
-        {
-            if (line.Contains('\r') || line.Contains('\n'))
-                return Fail(400, "bare CR or LF in head", out error);
-        }
-        if (lines.Length - 1 > limits.MaxHeaderCount)
-            return Fail(431, "too many header fields", out error);
+        int firstLineEnd = head.IndexOf("\r\n"u8);
+        var firstLine = firstLineEnd < 0 ? head : head[..firstLineEnd];
+        if (firstLine.IndexOfAny((byte)'\r', (byte)'\n') >= 0)
+            return Fail(400, "bare CR or LF in head", out error);
+        lines = [Encoding.Latin1.GetString(firstLine)];
         consumed = end;
         return OperationStatus.Done;
     }
 
-    private static bool TryParseHeaders(string[] lines, out HttpHeaders headers, out HttpHeadError error)
+    // The header fields after the first line, kept as raw bytes and offsets (see HttpHeaders).
+    private static bool TryParseHeaders(ReadOnlySpan<byte> buffer, int consumed, HttpHeadLimits limits, out HttpHeaders headers, out HttpHeadError error)
     {
-        headers = new HttpHeaders();
+        headers = null!;
         error = default;
-        for (int i = 1; i < lines.Length; i++)
+        var head = buffer[..(consumed - 4)];
+        int firstLineEnd = head.IndexOf("\r\n"u8);
+        byte[] raw = firstLineEnd < 0 ? [] : head[(firstLineEnd + 2)..].ToArray();
+        var spans = new List<int>();
+        int at = 0;
+        while (at < raw.Length)
         {
-            string line = lines[i];
-            int colon = line.IndexOf(':');
-            if (colon <= 0 || !IsToken(line.AsSpan(0, colon)))
+            int lineEnd = raw.AsSpan(at).IndexOf("\r\n"u8);
+            int length = lineEnd < 0 ? raw.Length - at : lineEnd;
+            var line = raw.AsSpan(at, length);
+            if (line.IndexOfAny((byte)'\r', (byte)'\n') >= 0)
+            {
+                error = new HttpHeadError(400, "bare CR or LF in head");
+                return false;
+            }
+            int colon = line.IndexOf((byte)':');
+            if (colon <= 0 || !IsToken(line[..colon]))
             {
                 error = new HttpHeadError(400, "malformed header field");
                 return false;
             }
-            headers.Add(line[..colon], line[(colon + 1)..].Trim(' ', '\t'));
+            int valueStart = colon + 1, valueEnd = line.Length;
+            while (valueStart < valueEnd && line[valueStart] is (byte)' ' or (byte)'\t')
+                valueStart++;
+            while (valueEnd > valueStart && line[valueEnd - 1] is (byte)' ' or (byte)'\t')
+                valueEnd--;
+            spans.AddRange([at, colon, at + valueStart, valueEnd - valueStart]);
+            if (spans.Count / 4 > limits.MaxHeaderCount)
+            {
+                error = new HttpHeadError(431, "too many header fields");
+                return false;
+            }
+            at += length + 2;
+        }
+        headers = new HttpHeaders(raw, [.. spans]);
+        return true;
+    }
+
+    private static bool IsToken(ReadOnlySpan<byte> value)
+    {
+        if (value.IsEmpty)
+            return false;
+        foreach (byte c in value)
+        {
+            if (c <= 0x20 || c >= 0x7F || "\"(),/:;<=>?@[\\]{}"u8.Contains(c))
+                return false;
         }
         return true;
     }
+
+    // The usual method and version need not be a string per connection.
+    private static string Intern(string text) => text switch
+    {
+        "GET" => "GET",
+        "HTTP/1.1" => "HTTP/1.1",
+        _ => text,
+    };
 
     private static bool IsHttpVersion(string version) =>
         version.Length == 8 && version.StartsWith("HTTP/", StringComparison.Ordinal)

@@ -26,6 +26,7 @@ public static class Echo
             {
                 // The peer started closing while we echoed: the next receive finishes the close.
             }
+            message = default; // hold no payload while waiting for the next message
         }
     }
 }

@@ -32,7 +32,9 @@ public sealed class WebSocketRequest
     public string? SubProtocol { get; internal set; }
 
     /// <summary>Room for the application's own per-connection state (set by an Authorize hook, for example).</summary>
-    public IDictionary<string, object?> Items { get; } = new Dictionary<string, object?>();
+    public IDictionary<string, object?> Items => _items ??= new Dictionary<string, object?>();
+
+    private Dictionary<string, object?>? _items;
 
     /// <summary>The value of one query parameter, URL-decoded, or null.</summary>
     public string? GetQueryParameter(string name)

@@ -162,7 +162,35 @@ public sealed class WebSocketServer : IAsyncDisposable
                 await connection.CloseAsync(CloseStatus.GoingAway, "server shutting down").ConfigureAwait(false);
                 return;
             }
-            await RunHandlerAsync(connection, upgrade).ConfigureAwait(false);
+            // Keep nothing of the request past this point but what the log needs: the handler
+            // holds the request as long as it wants, and an idle server holds this per client.
+            var handler = upgrade.Handler;
+            var request = upgrade.Context;
+            string? label = _options.Log is null ? null : $"{request.RemoteEndPoint} {request.Path}";
+            if (label is not null)
+                Log($"open {label}{(request.SubProtocol is null ? "" : $" ({request.SubProtocol})")}");
+            long started = Stopwatch.GetTimestamp();
+            upgrade = null;
+            var running = StartHandler(handler, connection, request);
+            request = null;
+            handler = null;
+            try
+            {
+                await running.ConfigureAwait(false);
+                if (connection.State == ConnectionState.Open)
+                    await connection.CloseAsync(CloseStatus.NormalClosure).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not (OutOfMemoryException or WebSocketClosedException))
+            {
+                // The handler threw: the client learns of it as 1011, the log says what.
+                if (connection.State != ConnectionState.Closed)
+                {
+                    Log($"handler failed: {e.GetType().Name}: {e.Message}");
+                    await CloseQuietlyAsync(connection, CloseStatus.InternalServerError, "internal error").ConfigureAwait(false);
+                }
+            }
+            if (label is not null)
+                Log($"close {label} {(int?)connection.CloseStatus} {connection.CloseReason} after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
@@ -190,35 +218,15 @@ public sealed class WebSocketServer : IAsyncDisposable
         }
     }
 
-    private async Task RunHandlerAsync(WebSocketConnection connection, UpgradeResult upgrade)
+    private Task StartHandler(WebSocketHandler handler, WebSocketConnection connection, WebSocketRequest request)
     {
-        var context = upgrade.Context;
-        var started = Stopwatch.GetTimestamp();
-        Log($"open {context.RemoteEndPoint} {context.Path}{(context.SubProtocol is null ? "" : $" ({context.SubProtocol})")}");
         try
         {
-            await upgrade.Handler(connection, context, _stopping.Token).ConfigureAwait(false);
-            if (connection.State == ConnectionState.Open)
-                await connection.CloseAsync(CloseStatus.NormalClosure).ConfigureAwait(false);
+            return handler(connection, request, _stopping.Token);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            if (connection.State != ConnectionState.Closed)
-            {
-                Log($"handler for {context.Path} failed: {e.GetType().Name}: {e.Message}");
-                try
-                {
-                    await connection.CloseAsync(CloseStatus.InternalServerError, "internal error").ConfigureAwait(false);
-                }
-                catch (WebSocketClosedException)
-                {
-                }
-            }
-        }
-        finally
-        {
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            Log($"close {context.RemoteEndPoint} {context.Path} {(int?)connection.CloseStatus} {connection.CloseReason} after {elapsed.TotalSeconds:0.0} s");
+            return Task.FromException(e);
         }
     }
 
@@ -412,7 +420,7 @@ public sealed class WebSocketServer : IAsyncDisposable
         Log($"shutting down: closing {_connections.Count} connection(s)");
         var closing = new List<Task>();
         foreach (var connection in _connections.Keys)
-            closing.Add(CloseQuietlyAsync(connection));
+            closing.Add(CloseQuietlyAsync(connection, CloseStatus.GoingAway, "server shutting down"));
         if (Volatile.Read(ref _open) == 0)
             _drained.TrySetResult();
         try
@@ -428,12 +436,12 @@ public sealed class WebSocketServer : IAsyncDisposable
         Log("stopped");
     }
 
-    private async Task CloseQuietlyAsync(WebSocketConnection connection)
+    private async Task CloseQuietlyAsync(WebSocketConnection connection, CloseStatus status, string reason)
     {
         try
         {
             using var timeout = new CancellationTokenSource(_options.ShutdownTimeout);
-            await connection.CloseAsync(CloseStatus.GoingAway, "server shutting down", timeout.Token).ConfigureAwait(false);
+            await connection.CloseAsync(status, reason, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is WebSocketClosedException or OperationCanceledException)
         {
