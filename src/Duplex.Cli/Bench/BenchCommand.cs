@@ -17,6 +17,8 @@ internal static class BenchCommand
                      --duration SECONDS (10)  --warmup SECONDS (3)
           idle       open connections, hold them silent, report the server's memory per connection
                      --connections N (10000)  --pid PID (the server's, to read its RSS)  --settle SECONDS (3)
+                     --warmup-connections N (500: opened and closed first, so one-time costs
+                     such as compiling code are not counted per connection)
           handshake  workers connect, upgrade and close cleanly, over and over
                      --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
 
@@ -34,7 +36,7 @@ internal static class BenchCommand
         }
         string mode = args[0];
         var a = Arguments.Parse(args[1..],
-            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel"], ["text", "json", "quiet"]);
+            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections"], ["text", "json", "quiet"]);
         if (mode is not ("echo" or "idle" or "handshake"))
             throw new UsageException($"unknown bench mode '{mode}' (echo, idle or handshake)");
         if (a.Positional.Count != 1)
@@ -98,7 +100,8 @@ internal static class BenchCommand
         int? pid = a.Value("pid") is null ? null : a.Int("pid", 0, 1, int.MaxValue);
         if (pid is int p && IdleLoad.ReadRssKiB(p) is null)
             throw new UsageException($"no process {p} to measure (or /proc is not readable)");
-        var result = await IdleLoad.RunAsync(uri, connections, pid, TimeSpan.FromSeconds(a.Seconds("settle", 3, 0, 600)),
+        var result = await IdleLoad.RunAsync(uri, connections, a.Int("warmup-connections", 500, 0, 100_000), pid,
+            TimeSpan.FromSeconds(a.Seconds("settle", 3, 0, 600)),
             progress is null ? null : n => progress.Write($"\r  {n,8:N0} connections open   "), stop);
         progress?.WriteLine();
         if (json)

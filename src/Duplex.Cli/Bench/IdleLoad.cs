@@ -12,11 +12,44 @@ internal sealed record IdleResult(int Opened, int Errors, long? RssBeforeKiB, lo
 /// <summary>Idle load: opens connections, holds them silent, and reads the server's memory growth.</summary>
 internal static class IdleLoad
 {
-    public static async Task<IdleResult> RunAsync(Uri uri, int connections, int? serverPid, TimeSpan settle,
+    public static async Task<IdleResult> RunAsync(Uri uri, int connections, int warmup, int? serverPid, TimeSpan settle,
         Action<int>? progress, CancellationToken stop)
     {
         var endPoint = await BenchSocket.ResolveAsync(uri, stop);
+        if (warmup > 0)
+        {
+            // Open and close some connections first, so that what the server pays once (code
+            // compiled on first use, pools filled) is not counted as the cost of a connection.
+            var (_, warm) = await OpenAsync(endPoint, uri, warmup, null, stop);
+            Close(warm);
+            await Task.Delay(settle, stop);
+        }
         long? before = serverPid is int pid ? ReadRssKiB(pid) : null;
+        var (errors, sockets) = await OpenAsync(endPoint, uri, connections, progress, stop);
+        try
+        {
+            await Task.Delay(settle, stop);
+            long? after = serverPid is int p ? ReadRssKiB(p) : null;
+            return new IdleResult(sockets.Count(s => s is not null), errors, before, after);
+        }
+        finally
+        {
+            Close(sockets);
+        }
+    }
+
+    private static void Close(Stream?[] sockets)
+    {
+        foreach (var socket in sockets)
+        {
+            if (socket is not null)
+                BenchSocket.Reset(socket);
+        }
+    }
+
+    private static async Task<(int Errors, Stream?[] Sockets)> OpenAsync(System.Net.IPEndPoint endPoint, Uri uri, int connections,
+        Action<int>? progress, CancellationToken stop)
+    {
         var sockets = new Stream?[connections];
         int errors = 0, opened = 0;
         try
@@ -43,18 +76,12 @@ internal static class IdleLoad
                 }
             });
             await Task.WhenAll(tasks);
-            await Task.Delay(settle, stop);
-            long? after = serverPid is int p ? ReadRssKiB(p) : null;
-            return new IdleResult(opened, errors, before, after);
+            return (errors, sockets);
         }
-        finally
+        catch
         {
-            foreach (var socket in sockets)
-            {
-                if (socket is null)
-                    continue;
-                BenchSocket.Reset(socket);
-            }
+            Close(sockets);
+            throw;
         }
     }
 

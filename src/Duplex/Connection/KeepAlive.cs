@@ -43,12 +43,12 @@ public sealed partial class WebSocketConnection
     // for the next ReceiveAsync; with two kept, reading stops until the application catches up.
     private void StartReadAhead()
     {
-        if (!_receiveLock.Wait(0))
+        if (!_receiveLock.TryEnter())
             return; // a receive is running
         // Not while the application may still be using a payload in the reader's buffer, nor with no room to keep more.
         if (_payloadLent || (_aheadInReader && _aheadCopy is not null))
         {
-            _receiveLock.Release();
+            _receiveLock.Exit();
             return;
         }
         _ = Task.Run(async () =>
@@ -74,7 +74,7 @@ public sealed partial class WebSocketConnection
             }
             finally
             {
-                _receiveLock.Release();
+                _receiveLock.Exit();
             }
         });
     }

@@ -78,7 +78,7 @@ public sealed partial class WebSocketConnection
         if (type is not (MessageType.Text or MessageType.Binary))
             throw new ArgumentOutOfRangeException(nameof(type));
         ThrowIfCannotSend();
-        await MessageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await MessageLock.EnterAsync(cancellationToken).ConfigureAwait(false);
         _streaming = true;
         return new MessageWriter(this, (Opcode)type);
     }
@@ -86,48 +86,48 @@ public sealed partial class WebSocketConnection
     // Called by MessageWriter, which holds _messageLock.
     internal async ValueTask SendFragmentAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
-        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await WriteFrameLockedAsync(opcode, fin, payload, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            _frameLock.Release();
+            _frameLock.Exit();
         }
     }
 
     internal void ReleaseMessage()
     {
         _streaming = false;
-        MessageLock.Release();
+        MessageLock.Exit();
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendMessageAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         ThrowIfCannotSend();
-        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
         if (_streaming)
         {
             // A streamed message is open: no data frame may go between its frames. Wait for its end.
-            _frameLock.Release();
-            await MessageLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _frameLock.Exit();
+            await MessageLock.EnterAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
                     await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
-                    _frameLock.Release();
+                    _frameLock.Exit();
                 }
             }
             finally
             {
-                MessageLock.Release();
+                MessageLock.Exit();
             }
             return;
         }
@@ -137,7 +137,7 @@ public sealed partial class WebSocketConnection
         }
         finally
         {
-            _frameLock.Release();
+            _frameLock.Exit();
         }
     }
 
@@ -145,14 +145,14 @@ public sealed partial class WebSocketConnection
     private async ValueTask SendControlAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         ThrowIfCannotSend();
-        await _frameLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            _frameLock.Release();
+            _frameLock.Exit();
         }
     }
 
@@ -255,7 +255,7 @@ public sealed partial class WebSocketConnection
     // is itself blocked writing to us).
     private async ValueTask TryFlushAsync()
     {
-        if (!_frameLock.Wait(0))
+        if (!_frameLock.TryEnter())
             return;
         try
         {
@@ -267,7 +267,7 @@ public sealed partial class WebSocketConnection
         }
         finally
         {
-            _frameLock.Release();
+            _frameLock.Exit();
         }
     }
 

@@ -21,11 +21,11 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     private readonly WebSocketOptions _options;
     private readonly MessageReader _reader;
     private readonly MaskKeySource? _masks;
-    private readonly SemaphoreSlim _receiveLock = new(1, 1);
-    private readonly SemaphoreSlim _frameLock = new(1, 1);    // one frame on the wire at a time
+    private readonly AsyncLock _receiveLock = new();
+    private readonly AsyncLock _frameLock = new();            // one frame on the wire at a time
     // Made on first use: most connections never stream a message or wait for their end, and an
     // idle server holds one connection object per client.
-    private SemaphoreSlim? _messageLock;       // one streamed data message at a time
+    private AsyncLock? _messageLock;           // one streamed data message at a time
     private TaskCompletionSource? _completed;
     private int _terminating;
     private object? _keepAlive;
@@ -106,12 +106,12 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         }
     }
 
-    private SemaphoreSlim MessageLock
+    private AsyncLock MessageLock
     {
         get
         {
             if (_messageLock is null)
-                Interlocked.CompareExchange(ref _messageLock, new SemaphoreSlim(1, 1), null);
+                Interlocked.CompareExchange(ref _messageLock, new AsyncLock(), null);
             return _messageLock!;
         }
     }
@@ -133,7 +133,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         // the read-ahead still waits for more.
         if (_aheadCopy is not null && TakeAheadCopy() is { } message)
             return ValueTask.FromResult(message);
-        if (_receiveLock.Wait(0))
+        if (_receiveLock.TryEnter())
             return ReceiveCoreAsync(ReceiveMode.Deliver, releaseLock: true, cancellationToken);
         return ReceiveWhenFreeAsync(cancellationToken);
     }
@@ -141,7 +141,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     // Rare: a read-ahead or a close holds the receive lock.
     private async ValueTask<WebSocketMessage> ReceiveWhenFreeAsync(CancellationToken cancellationToken)
     {
-        await _receiveLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _receiveLock.EnterAsync(cancellationToken).ConfigureAwait(false);
         return await ReceiveCoreAsync(ReceiveMode.Deliver, releaseLock: true, cancellationToken).ConfigureAwait(false);
     }
 
@@ -276,7 +276,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         finally
         {
             if (releaseLock)
-                _receiveLock.Release();
+                _receiveLock.Exit();
         }
     }
 
@@ -373,7 +373,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
             return;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.CloseTimeout);
-        if (_receiveLock.Wait(0))
+        if (_receiveLock.TryEnter())
         {
             // Nobody is receiving: read up to the peer's close ourselves.
             try
@@ -386,7 +386,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
             }
             finally
             {
-                _receiveLock.Release();
+                _receiveLock.Exit();
             }
         }
         else
@@ -414,7 +414,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         try
         {
             int length = CloseFrame.Write(payload, status, reason);
-            await _frameLock.WaitAsync(timeout.Token).ConfigureAwait(false);
+            await _frameLock.EnterAsync(timeout.Token).ConfigureAwait(false);
             locked = true;
             if (_closeSent || _terminated)
                 return;
@@ -429,7 +429,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         finally
         {
             if (locked)
-                _frameLock.Release();
+                _frameLock.Exit();
             ArrayPool<byte>.Shared.Return(payload);
         }
     }
@@ -473,7 +473,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         }
         Terminate(Protocol.CloseStatus.AbnormalClosure, "connection disposed");
         // The reader's buffer goes back to the pool only when no receive can be writing into it.
-        await _receiveLock.WaitAsync().ConfigureAwait(false);
+        await _receiveLock.EnterAsync().ConfigureAwait(false);
         try
         {
             _reader.Dispose();
@@ -485,7 +485,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         }
         finally
         {
-            _receiveLock.Release();
+            _receiveLock.Exit();
         }
     }
 

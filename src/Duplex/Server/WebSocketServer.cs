@@ -119,10 +119,12 @@ public sealed class WebSocketServer : IAsyncDisposable
         }
     }
 
+    // The handshake phase of a connection. An upgraded connection goes on in RunConnectionAsync,
+    // so that nothing of the handshake stays alive while the connection is open.
     private async Task ServeAsync(Socket socket)
     {
         Stream? stream = null;
-        WebSocketConnection? connection = null;
+        bool handedOver = false;
         var remote = socket.RemoteEndPoint;
         try
         {
@@ -154,43 +156,9 @@ public sealed class WebSocketServer : IAsyncDisposable
             }
             if (upgrade is null)
                 return;
-            connection = upgrade.Connection;
-            _connections.TryAdd(connection, 0);
             stream = null; // the connection owns it now
-            if (_stopping.IsCancellationRequested)
-            {
-                await connection.CloseAsync(CloseStatus.GoingAway, "server shutting down").ConfigureAwait(false);
-                return;
-            }
-            // Keep nothing of the request past this point but what the log needs: the handler
-            // holds the request as long as it wants, and an idle server holds this per client.
-            var handler = upgrade.Handler;
-            var request = upgrade.Context;
-            string? label = _options.Log is null ? null : $"{request.RemoteEndPoint} {request.Path}";
-            if (label is not null)
-                Log($"open {label}{(request.SubProtocol is null ? "" : $" ({request.SubProtocol})")}");
-            long started = Stopwatch.GetTimestamp();
-            upgrade = null;
-            var running = StartHandler(handler, connection, request);
-            request = null;
-            handler = null;
-            try
-            {
-                await running.ConfigureAwait(false);
-                if (connection.State == ConnectionState.Open)
-                    await connection.CloseAsync(CloseStatus.NormalClosure).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not (OutOfMemoryException or WebSocketClosedException))
-            {
-                // The handler threw: the client learns of it as 1011, the log says what.
-                if (connection.State != ConnectionState.Closed)
-                {
-                    Log($"handler failed: {e.GetType().Name}: {e.Message}");
-                    await CloseQuietlyAsync(connection, CloseStatus.InternalServerError, "internal error").ConfigureAwait(false);
-                }
-            }
-            if (label is not null)
-                Log($"close {label} {(int?)connection.CloseStatus} {connection.CloseReason} after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+            handedOver = true;
+            _ = RunConnectionAsync(upgrade.Connection, upgrade.Handler, upgrade.Context);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
@@ -203,19 +171,68 @@ public sealed class WebSocketServer : IAsyncDisposable
         }
         finally
         {
-            if (connection is not null)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                _connections.TryRemove(connection, out _);
-            }
             if (stream is not null)
             {
                 await LingerAsync(stream, socket).ConfigureAwait(false);
                 await stream.DisposeAsync().ConfigureAwait(false);
             }
-            if (Interlocked.Decrement(ref _open) == 0 && _stopping.IsCancellationRequested)
-                _drained.TrySetResult();
+            if (!handedOver)
+                ConnectionEnded();
         }
+    }
+
+    // An open connection, from the handler's start to the end. Its state machine is what an idle
+    // connection costs the server, so it keeps little: the request goes to the handler only.
+    private async Task RunConnectionAsync(WebSocketConnection connection, WebSocketHandler? handler, WebSocketRequest? request)
+    {
+        _connections.TryAdd(connection, 0);
+        string? label = null;
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            if (_stopping.IsCancellationRequested)
+            {
+                await connection.CloseAsync(CloseStatus.GoingAway, "server shutting down").ConfigureAwait(false);
+                return;
+            }
+            if (_options.Log is not null)
+            {
+                label = $"{request!.RemoteEndPoint} {request.Path}";
+                Log($"open {label}{(request.SubProtocol is null ? "" : $" ({request.SubProtocol})")}");
+            }
+            var running = StartHandler(handler!, connection, request!);
+            request = null;
+            handler = null;
+            await running.ConfigureAwait(false);
+            if (connection.State == ConnectionState.Open)
+                await connection.CloseAsync(CloseStatus.NormalClosure).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or WebSocketClosedException))
+        {
+            // The handler threw: the client learns of it as 1011, the log says what.
+            if (connection.State != ConnectionState.Closed)
+            {
+                Log($"handler failed: {e.GetType().Name}: {e.Message}");
+                await CloseQuietlyAsync(connection, CloseStatus.InternalServerError, "internal error").ConfigureAwait(false);
+            }
+        }
+        catch (WebSocketClosedException)
+        {
+        }
+        finally
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            _connections.TryRemove(connection, out _);
+            if (label is not null)
+                Log($"close {label} {(int?)connection.CloseStatus} {connection.CloseReason} after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+            ConnectionEnded();
+        }
+    }
+
+    private void ConnectionEnded()
+    {
+        if (Interlocked.Decrement(ref _open) == 0 && _stopping.IsCancellationRequested)
+            _drained.TrySetResult();
     }
 
     private Task StartHandler(WebSocketHandler handler, WebSocketConnection connection, WebSocketRequest request)
