@@ -103,8 +103,95 @@ public sealed partial class WebSocketConnection
         MessageLock.Exit();
     }
 
+    // The common case without a single await: the lock is free, the frame fits in the output
+    // buffer, and the flush (if one is due now) completes at once.
+    private ValueTask SendMessageAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        if (_streaming || !_frameLock.TryEnter())
+            return SendMessageSlowAsync(opcode, payload, cancellationToken);
+        bool release = true;
+        try
+        {
+            if (_streaming || _terminated || _closeSent)
+            {
+                _frameLock.Exit();
+                release = false;
+                return SendMessageSlowAsync(opcode, payload, cancellationToken);
+            }
+            bool masked = _masks is not null;
+            int total = FrameHeader.GetLength(payload.Length, masked) + payload.Length;
+            if (_output is null || _outputLength + total > _output.Length)
+            {
+                if (_outputLength > 0 || total > OutputLimit)
+                {
+                    _frameLock.Exit();
+                    release = false;
+                    return SendMessageSlowAsync(opcode, payload, cancellationToken);
+                }
+                _output = ArrayPool<byte>.Shared.Rent(Math.Max(MinimumOutput, total));
+            }
+            _outputLength += FrameWriter.WriteFrame(_output.AsSpan(_outputLength), opcode, true, 0, payload.Span, masked ? _masks!.Next() : null);
+            if (_reader.Buffered > 0)
+            {
+                ScheduleFlush(); // the application will likely answer the frames still to be read
+                return default;
+            }
+            var write = _stream.WriteAsync(_output.AsMemory(0, _outputLength), cancellationToken);
+            if (!write.IsCompletedSuccessfully)
+            {
+                release = false;
+                return CompleteFlushAsync(write);
+            }
+            write.GetAwaiter().GetResult();
+            ReturnOutput();
+            return default;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            Abort();
+            if (e is OperationCanceledException)
+                throw;
+            throw new WebSocketClosedException("The connection was lost while sending.", e);
+        }
+        finally
+        {
+            if (release)
+                _frameLock.Exit();
+        }
+    }
+
+    // Finishes a flush that did not complete at once; owns _frameLock and releases it.
+    private async ValueTask CompleteFlushAsync(ValueTask write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+            ReturnOutput();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            Abort();
+            if (e is OperationCanceledException)
+                throw;
+            throw new WebSocketClosedException("The connection was lost while sending.", e);
+        }
+        finally
+        {
+            _frameLock.Exit();
+        }
+    }
+
+    private void ReturnOutput()
+    {
+        var output = _output;
+        _outputLength = 0;
+        _output = null;
+        if (output is not null)
+            ArrayPool<byte>.Shared.Return(output);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendMessageAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    private async ValueTask SendMessageSlowAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         ThrowIfCannotSend();
         await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
@@ -240,14 +327,11 @@ public sealed partial class WebSocketConnection
     // Under _frameLock: writes what was gathered and gives the buffer back, so an idle connection holds none.
     private async ValueTask FlushLockedAsync(CancellationToken cancellationToken)
     {
-        var output = _output;
-        if (output is null)
+        if (_output is null)
             return;
         if (_outputLength > 0)
-            await _stream.WriteAsync(output.AsMemory(0, _outputLength), cancellationToken).ConfigureAwait(false);
-        _outputLength = 0;
-        _output = null;
-        ArrayPool<byte>.Shared.Return(output);
+            await _stream.WriteAsync(_output.AsMemory(0, _outputLength), cancellationToken).ConfigureAwait(false);
+        ReturnOutput();
     }
 
     // From the receive loop before it blocks: flush unless a sender holds the lock (it then
