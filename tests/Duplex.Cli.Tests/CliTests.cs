@@ -255,3 +255,72 @@ public class ProcessTests
         Assert.Equal(0, process.ExitCode);
     }
 }
+
+/// <summary>`duplex bench` against a Duplex server in this process.</summary>
+public class BenchTests
+{
+    private static System.Text.Json.JsonElement Json(string output) =>
+        System.Text.Json.JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
+
+    [Fact]
+    public async Task Echo_mode_reports_rate_latency_and_no_errors()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "bench", "echo", server.Url().ToString(),
+            "--connections", "4", "--in-flight", "4", "--duration", "1", "--warmup", "0.5", "--json", "--quiet");
+        Assert.Equal(0, code);
+        var result = Json(run.Out);
+        Assert.True(result.GetProperty("messagesPerSecond").GetDouble() > 100);
+        Assert.Equal(0, result.GetProperty("errors").GetInt64());
+        Assert.True(result.GetProperty("latencyMicroseconds").GetProperty("p99").GetDouble() > 0);
+    }
+
+    [Fact]
+    public async Task Echo_mode_prints_a_table_for_people()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "bench", "echo", server.Url().ToString(),
+            "--connections", "2", "--size", "1000", "--text", "--duration", "0.5", "--warmup", "0");
+        Assert.Equal(0, code);
+        Assert.Contains("messages/s", run.Out);
+        Assert.Contains("p99.9", run.Out);
+        Assert.Contains("msg/s", run.Error); // the live progress line
+    }
+
+    [Fact]
+    public async Task Idle_mode_measures_a_server_process()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "bench", "idle", server.Url().ToString(), "--connections", "50",
+            "--warmup-connections", "10", "--settle", "0.2", "--pid", Environment.ProcessId.ToString(), "--json", "--quiet");
+        Assert.Equal(0, code);
+        var result = Json(run.Out);
+        Assert.Equal(50, result.GetProperty("opened").GetInt32());
+        Assert.True(result.TryGetProperty("kibPerConnection", out _));
+    }
+
+    [Fact]
+    public async Task Handshake_mode_counts_clean_handshakes()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "bench", "handshake", server.Url().ToString(), "--parallel", "2",
+            "--duration", "1", "--warmup", "0.2", "--json", "--quiet");
+        Assert.Equal(0, code);
+        var result = Json(run.Out);
+        Assert.True(result.GetProperty("handshakesPerSecond").GetDouble() > 10);
+        Assert.Equal(0, result.GetProperty("errors").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("bench needs a mode")]
+    [InlineData("unknown bench mode 'fast'", "fast", "ws://h/")]
+    [InlineData("bench needs the server's URL", "echo")]
+    [InlineData("'wss://h/' is not a ws:// URL", "echo", "wss://h/")]
+    [InlineData("--connections must be a whole number", "echo", "ws://h/", "--connections", "0")]
+    public async Task Bad_bench_arguments_are_one_line(string message, params string[] args)
+    {
+        var (code, run) = await CliRun.RunAsync("", ["bench", .. args]);
+        Assert.Equal(64, code);
+        Assert.StartsWith("duplex: " + message, run.Error);
+    }
+}
