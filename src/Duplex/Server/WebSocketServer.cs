@@ -26,6 +26,7 @@ public sealed class WebSocketServer : IAsyncDisposable
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Socket? _listener;
     private Task? _acceptLoop;
+    private IDisposable? _acceptor;
     private int _open;           // accepted sockets not yet finished
     private int _handshaking;
     private int _stopped;
@@ -89,7 +90,19 @@ public sealed class WebSocketServer : IAsyncDisposable
             throw;
         }
         _listener = listener;
-        _acceptLoop = AcceptLoopAsync(listener);
+        if (_options.UseEventLoop && EventLoop.IsSupported)
+        {
+            _acceptor = EventLoop.Listen(listener, socket =>
+            {
+                Interlocked.Increment(ref _open);
+                _ = ServeAsync(socket); // runs on the loop thread up to its first wait
+            });
+            _acceptLoop = Task.CompletedTask;
+        }
+        else
+        {
+            _acceptLoop = AcceptLoopAsync(listener);
+        }
         Log($"listening on {(_options.Certificate is null ? "ws" : "wss")}://{listener.LocalEndPoint}");
         return Task.CompletedTask;
     }
@@ -431,6 +444,7 @@ public sealed class WebSocketServer : IAsyncDisposable
             return;
         }
         await _stopping.CancelAsync().ConfigureAwait(false);
+        _acceptor?.Dispose();
         _listener?.Dispose();
         if (_acceptLoop is not null)
             await _acceptLoop.ConfigureAwait(false);

@@ -12,6 +12,12 @@ namespace Duplex.Transport;
 /// start to finish on the loop thread, with no hop to the thread pool per read. This is the shape
 /// of uWebSockets and Node; application code on this path must not block.
 /// </summary>
+/// <summary>Something the loop watches: told which events fired.</summary>
+internal interface IReady
+{
+    void OnReady(uint events);
+}
+
 internal sealed unsafe class EventLoop
 {
     private static readonly Lazy<EventLoop[]> Loops = new(() =>
@@ -19,7 +25,7 @@ internal sealed unsafe class EventLoop
     private static int s_next;
 
     private readonly int _epoll;
-    private readonly ConcurrentDictionary<ulong, EventLoopStream> _streams = new();
+    private readonly ConcurrentDictionary<ulong, IReady> _streams = new();
     private long _nextId;
 
     /// <summary>True where the loop can run: Linux on x86-64 (where the epoll_event layout is known).</summary>
@@ -40,6 +46,73 @@ internal sealed unsafe class EventLoop
             throw new SocketException(Marshal.GetLastPInvokeError());
         var thread = new Thread(Run) { IsBackground = true, Name = $"Duplex event loop {index}" };
         thread.Start();
+    }
+
+    /// <summary>
+    /// Accepts connections on the loop thread: each new socket is handed to <paramref name="accepted"/>
+    /// there, with no thread-pool hop and no context switch per connection. Dispose the result to stop.
+    /// </summary>
+    public static IDisposable Listen(Socket listener, Action<Socket> accepted)
+    {
+        var loop = Loops.Value[0];
+        listener.Blocking = false;
+        ulong id = (ulong)Interlocked.Increment(ref loop._nextId);
+        var acceptor = new Acceptor(loop, listener, id, accepted);
+        loop._streams[id] = acceptor;
+        var ev = new EpollEvent { Events = EpollIn | EpollEt, Data = id };
+        if (epoll_ctl(loop._epoll, EpollCtlAdd, (int)listener.Handle, &ev) != 0)
+        {
+            loop._streams.TryRemove(id, out _);
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+        acceptor.OnReady(EpollIn); // connections may be waiting already
+        return acceptor;
+    }
+
+    private sealed class Acceptor(EventLoop loop, Socket listener, ulong id, Action<Socket> accepted) : IReady, IDisposable
+    {
+        private int _stopped;
+
+        public void OnReady(uint events)
+        {
+            while (Volatile.Read(ref _stopped) == 0)
+            {
+                int fd = accept4((int)listener.Handle, null, null, SockNonblock | SockCloexec);
+                if (fd < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno is EAgain or EIntr)
+                    {
+                        if (errno == EAgain)
+                            return;
+                        continue;
+                    }
+                    return; // EMFILE and the like: the next connection attempt retries
+                }
+                Socket socket;
+                try
+                {
+                    socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+                }
+                catch (SocketException)
+                {
+                    _ = close(fd);
+                    continue;
+                }
+                accepted(socket);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _stopped, 1) != 0)
+                return;
+            if (loop._streams.TryRemove(id, out _))
+            {
+                var ev = default(EpollEvent);
+                _ = epoll_ctl(loop._epoll, EpollCtlDel, (int)listener.Handle, &ev);
+            }
+        }
     }
 
     private EventLoopStream Register(Socket socket)
@@ -101,15 +174,11 @@ internal sealed unsafe class EventLoop
             }
             for (int i = 0; i < count; i++)
             {
-                if (!_streams.TryGetValue(events[i].Data, out var stream))
+                if (!_streams.TryGetValue(events[i].Data, out var ready))
                     continue;
-                uint flags = events[i].Events;
                 try
                 {
-                    if ((flags & (EpollIn | EpollRdHup | EpollHup | EpollErr)) != 0)
-                        stream.ReadReady.Signal();
-                    if ((flags & (EpollOut | EpollHup | EpollErr)) != 0)
-                        stream.WriteReady.Signal();
+                    ready.OnReady(events[i].Events);
                 }
                 catch (Exception e)
                 {

@@ -10,7 +10,7 @@ namespace Duplex.Transport;
 /// calls that complete synchronously when they can, and wait for the loop's signal when not.
 /// One reader and one writer at a time (the connection's locks guarantee that).
 /// </summary>
-internal sealed class EventLoopStream : Stream
+internal sealed class EventLoopStream : Stream, IReady
 {
     private readonly EventLoop _loop;
     private readonly int _fd;
@@ -31,6 +31,14 @@ internal sealed class EventLoopStream : Stream
     internal Readiness ReadReady { get; } = new();
 
     internal Readiness WriteReady { get; } = new();
+
+    void IReady.OnReady(uint events)
+    {
+        if ((events & (LinuxNative.EpollIn | LinuxNative.EpollRdHup | LinuxNative.EpollHup | LinuxNative.EpollErr)) != 0)
+            ReadReady.Signal();
+        if ((events & (LinuxNative.EpollOut | LinuxNative.EpollHup | LinuxNative.EpollErr)) != 0)
+            WriteReady.Signal();
+    }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {

@@ -43,4 +43,9 @@ internal static unsafe partial class LinuxNative
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    public const int SockNonblock = 0x800, SockCloexec = 0x80000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int accept4(int fd, void* address, void* addressLength, int flags);
 }
