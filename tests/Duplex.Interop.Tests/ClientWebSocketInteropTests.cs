@@ -106,10 +106,10 @@ public class ClientWebSocketInteropTests
         await using var server = await StartServerAsync();
         using var ws = new ClientWebSocket();
         ws.Options.KeepAliveInterval = TimeSpan.FromMilliseconds(100);
-        ws.Options.KeepAliveTimeout = TimeSpan.FromMilliseconds(500);
+        ws.Options.KeepAliveTimeout = TimeSpan.FromMilliseconds(1500);
         await ws.ConnectAsync(server.Url(), CancellationToken.None);
         var receive = ReceiveWholeAsync(ws);
-        await Task.Delay(1500);
+        await Task.Delay(3000); // twice the timeout: without pongs ClientWebSocket would have aborted
         Assert.Equal(System.Net.WebSockets.WebSocketState.Open, ws.State);
         await ws.SendAsync("still here"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
         Assert.Equal("still here", Encoding.UTF8.GetString((await receive.WaitAsync(Wait)).Payload));

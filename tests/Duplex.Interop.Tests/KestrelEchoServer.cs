@@ -46,11 +46,12 @@ public sealed class KestrelEchoServer : IAsyncDisposable
         });
         app.Map("/keepalive", async context =>
         {
-            // Kestrel pings every 100 ms and drops a client that does not answer within 500 ms.
+            // Kestrel pings every 100 ms and drops a client that does not answer within 1.5 s
+            // (generous: the suite runs test classes in parallel on two cores).
             using var ws = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
             {
                 KeepAliveInterval = TimeSpan.FromMilliseconds(100),
-                KeepAliveTimeout = TimeSpan.FromMilliseconds(500),
+                KeepAliveTimeout = TimeSpan.FromMilliseconds(1500),
             });
             await EchoAsync(ws);
         });

@@ -28,26 +28,7 @@ public class PeerInteropTests
 
         await using (var ws = await WebSocketClient.ConnectAsync(server.Url("/echo")))
         {
-            await ws.SendTextAsync($"hello {peer} ✓");
-            Assert.Equal($"hello {peer} ✓", (await ws.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
-
-            await ws.SendBinaryAsync(new byte[] { 0, 1, 2, 255 });
-            var binary = await ws.ReceiveAsync().AsTask().WaitAsync(Wait);
-            Assert.Equal(MessageType.Binary, binary.Type);
-            Assert.Equal(new byte[] { 0, 1, 2, 255 }, binary.ToArray());
-
-            var big = new byte[16 * 1024 * 1024];
-            new Random(3).NextBytes(big);
-            await ws.SendBinaryAsync(big);
-            Assert.Equal(big, (await ws.ReceiveAsync().AsTask().WaitAsync(Wait)).ToArray());
-
-            await using (var writer = await ws.BeginMessageAsync(MessageType.Text))
-            {
-                await writer.WriteAsync("frag"u8.ToArray());
-                await writer.WriteAsync("ment"u8.ToArray());
-                await writer.CompleteAsync("ed"u8.ToArray());
-            }
-            Assert.Equal("fragmented", (await ws.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
+            await EchoExchange.RunAsync(ws, peer);
 
             var pong = new TaskCompletionSource<string>();
             ws.PongReceived = p => pong.TrySetResult(System.Text.Encoding.UTF8.GetString(p.Span));

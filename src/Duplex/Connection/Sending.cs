@@ -146,12 +146,9 @@ public sealed partial class WebSocketConnection
             ReturnOutput();
             return default;
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (IsSendFailure(e))
         {
-            Abort();
-            if (e is OperationCanceledException)
-                throw;
-            throw new WebSocketClosedException("The connection was lost while sending.", e);
+            throw SendFailed(e);
         }
         finally
         {
@@ -168,12 +165,9 @@ public sealed partial class WebSocketConnection
             await write.ConfigureAwait(false);
             ReturnOutput();
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (IsSendFailure(e))
         {
-            Abort();
-            if (e is OperationCanceledException)
-                throw;
-            throw new WebSocketClosedException("The connection was lost while sending.", e);
+            throw SendFailed(e);
         }
         finally
         {
@@ -262,13 +256,9 @@ public sealed partial class WebSocketConnection
             }
             await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (IsSendFailure(e))
         {
-            // A frame may be half written: the stream cannot be used again.
-            Abort();
-            if (e is OperationCanceledException)
-                throw;
-            throw new WebSocketClosedException("The connection was lost while sending.", e);
+            throw SendFailed(e);
         }
     }
 
@@ -368,6 +358,17 @@ public sealed partial class WebSocketConnection
         Volatile.Write(ref _flushScheduled, 0);
         if (_outputLength > 0)
             _ = TryFlushAsync().AsTask();
+    }
+
+    private static bool IsSendFailure(Exception e) =>
+        e is IOException or SocketException or ObjectDisposedException or OperationCanceledException;
+
+    // A frame may be half written: the stream cannot be used again. Cancellation stays itself;
+    // a broken stream becomes the one exception senders see.
+    private Exception SendFailed(Exception e)
+    {
+        Abort();
+        return e is OperationCanceledException ? e : new WebSocketClosedException("The connection was lost while sending.", e);
     }
 
     private void ThrowIfCannotSend()
