@@ -254,12 +254,12 @@ public class WebSocketConnectionTests
     [Fact]
     public async Task Keep_alive_keeps_an_idle_healthy_connection_open_and_loses_no_message()
     {
-        var options = new WebSocketOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(50), KeepAliveTimeout = TimeSpan.FromMilliseconds(400) };
+        var options = new WebSocketOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(50), KeepAliveTimeout = TimeSpan.FromMilliseconds(1000) };
         await using var pair = await ConnectionPair.CreateAsync(options, options);
         var (client, server) = (pair.Client, pair.Server);
         // Nobody calls ReceiveAsync: the read-ahead answers pings on both sides.
         await client.SendTextAsync("early");
-        await Task.Delay(1200);
+        await Task.Delay(2500); // well past the timeout: without answered pings both sides would have dropped
         Assert.Equal(ConnectionState.Open, client.State);
         Assert.Equal(ConnectionState.Open, server.State);
         Assert.Equal("early", (await server.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
