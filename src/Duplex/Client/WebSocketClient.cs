@@ -4,6 +4,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Duplex.Protocol;
+using Duplex.Protocol.Deflate;
 
 namespace Duplex;
 
@@ -105,7 +106,10 @@ public static class WebSocketClient
             if (!HttpHeadParser.IsToken(protocol))
                 throw new ArgumentException($"'{protocol}' is not a valid subprotocol name.", nameof(options));
         }
-        byte[] request = ClientHandshake.BuildRequest(uri, key, options.Origin, protocols, extensions: null, options.Headers);
+        var compression = options.Compression is not null && ZLib.IsAvailable ? options.Compression : null;
+        compression?.Validate();
+        string? offer = compression is null ? null : DeflateNegotiation.BuildOffer(compression);
+        byte[] request = ClientHandshake.BuildRequest(uri, key, options.Origin, protocols, offer, options.Headers);
         await stream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
 
         byte[] buffer = ArrayPool<byte>.Shared.Rent(options.HeadLimits.MaxHeadBytes + 1);
@@ -124,10 +128,16 @@ public static class WebSocketClient
                     continue;
                 if (status != OperationStatus.Done)
                     throw new WebSocketHandshakeException($"The server's response is not valid HTTP: {error.Message}.");
-                if (!ClientHandshake.TryValidateResponse(head!, key, protocols, [], out var response, out string? problem))
+                string[] offered = compression is null ? [] : [DeflateNegotiation.Name];
+                if (!ClientHandshake.TryValidateResponse(head!, key, protocols, offered, out var response, out string? problem))
                     throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: {problem}.", head!.StatusCode);
-                return WebSocketConnection.Create(stream, socket, Role.Client, options, response!.SubProtocol,
-                    buffer.AsSpan(consumed, filled - consumed));
+                DeflateParameters? deflate = null;
+                if (response!.Extensions.Count > 1)
+                    throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: the server accepted permessage-deflate more than once.");
+                if (response.Extensions.Count == 1 && !DeflateNegotiation.TryReadResponse(response.Extensions[0], compression!, out deflate, out problem))
+                    throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: {problem}.");
+                return WebSocketConnection.Create(stream, socket, Role.Client, options, response.SubProtocol,
+                    buffer.AsSpan(consumed, filled - consumed), deflate, compression);
             }
         }
         finally

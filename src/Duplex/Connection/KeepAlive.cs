@@ -63,6 +63,7 @@ public sealed partial class WebSocketConnection
                     payload.CopyTo(copy);
                     _aheadCopyLength = payload.Length;
                     _aheadCopyType = (MessageType)_reader.MessageType;
+                    _aheadCopyCompressed = (_reader.MessageRsv & Protocol.FrameHeader.Rsv1) != 0;
                     _aheadInReader = false;
                     Volatile.Write(ref _aheadCopy, copy); // published last: ReceiveAsync may take it without the lock
                 }

@@ -89,7 +89,23 @@ public sealed partial class WebSocketConnection
         await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await WriteFrameLockedAsync(opcode, fin, payload, cancellationToken).ConfigureAwait(false);
+            if (_deflate is null)
+            {
+                await WriteFrameLockedAsync(opcode, fin, payload, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            // A streamed message is compressed as a whole: RSV1 on its first frame only (§6.1).
+            ThrowIfCannotSend();
+            var (buffer, length) = CompressFragment(payload.Span, fin);
+            try
+            {
+                byte rsv = opcode == Opcode.Continuation ? (byte)0 : FrameHeader.Rsv1;
+                await WriteFrameLockedAsync(opcode, fin, buffer.AsMemory(0, length), cancellationToken, rsv).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
         finally
         {
@@ -107,6 +123,8 @@ public sealed partial class WebSocketConnection
     // buffer, and the flush (if one is due now) completes at once.
     private ValueTask SendMessageAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
+        if (ShouldCompress(payload.Length))
+            return SendMessageSlowAsync(opcode, payload, cancellationToken);
         if (_streaming || !_frameLock.TryEnter())
             return SendMessageSlowAsync(opcode, payload, cancellationToken);
         bool release = true;
@@ -199,7 +217,7 @@ public sealed partial class WebSocketConnection
                 await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
+                    await WriteMessageLockedAsync(opcode, payload, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -214,11 +232,32 @@ public sealed partial class WebSocketConnection
         }
         try
         {
-            await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
+            await WriteMessageLockedAsync(opcode, payload, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _frameLock.Exit();
+        }
+    }
+
+    // Under _frameLock: one whole data message, compressed when permessage-deflate is on and
+    // the message is long enough (compressed here, in send order, as context takeover needs).
+    private async ValueTask WriteMessageLockedAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        if (!ShouldCompress(payload.Length))
+        {
+            await WriteFrameLockedAsync(opcode, fin: true, payload, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        ThrowIfCannotSend();
+        var (buffer, length) = Compress(payload.Span, final: true);
+        try
+        {
+            await WriteFrameLockedAsync(opcode, fin: true, buffer.AsMemory(0, length), cancellationToken, FrameHeader.Rsv1).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -239,13 +278,13 @@ public sealed partial class WebSocketConnection
 
     // Under _frameLock: gathers the frame, then flushes unless more is about to be sent.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WriteFrameLockedAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    private async ValueTask WriteFrameLockedAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken, byte rsv = 0)
     {
         // A close may have gone out while we waited: nothing follows a close frame.
         ThrowIfCannotSend();
         try
         {
-            await AppendFrameAsync(opcode, fin, payload, cancellationToken).ConfigureAwait(false);
+            await AppendFrameAsync(opcode, fin, payload, cancellationToken, rsv).ConfigureAwait(false);
             if (_outputLength == 0)
                 return; // a large frame went out directly
             if (_reader.Buffered > 0)
@@ -263,7 +302,7 @@ public sealed partial class WebSocketConnection
     }
 
     // Under _frameLock: puts a frame in the output buffer, or sends a large one straight away.
-    private async ValueTask AppendFrameAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    private async ValueTask AppendFrameAsync(Opcode opcode, bool fin, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken, byte rsv = 0)
     {
         bool masked = _masks is not null;
         int total = FrameHeader.GetLength(payload.Length, masked) + payload.Length;
@@ -281,7 +320,7 @@ public sealed partial class WebSocketConnection
                 }
                 _output = bigger;
             }
-            _outputLength += FrameWriter.WriteFrame(_output.AsSpan(_outputLength), opcode, fin, 0, payload.Span, masked ? _masks!.Next() : null);
+            _outputLength += FrameWriter.WriteFrame(_output.AsSpan(_outputLength), opcode, fin, rsv, payload.Span, masked ? _masks!.Next() : null);
             return;
         }
         if (_outputLength > 0)
@@ -290,7 +329,7 @@ public sealed partial class WebSocketConnection
         try
         {
             uint? key = masked ? _masks!.Next() : null;
-            int header = FrameHeader.Write(chunk, fin, 0, opcode, payload.Length, key);
+            int header = FrameHeader.Write(chunk, fin, rsv, opcode, payload.Length, key);
             if (key is null)
             {
                 // Unmasked: send the payload from the caller's memory, no copy.

@@ -38,6 +38,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     private byte[]? _aheadCopy;
     private int _aheadCopyLength;
     private MessageType _aheadCopyType;
+    private bool _aheadCopyCompressed;
     private bool _aheadInReader;
     private byte[]? _handedCopy;           // given to the application; back to the pool at the next receive
     private bool _payloadLent;             // the application holds a payload that lives in the reader's buffer
@@ -59,8 +60,16 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
 
     // The socket under a TLS stream, so that the close can end TCP with a FIN.
     internal static WebSocketConnection Create(Stream stream, Socket socket, Role role, WebSocketOptions options,
-        string? subProtocol, ReadOnlySpan<byte> received) =>
-        new(stream, socket, role, options, subProtocol, received);
+        string? subProtocol, ReadOnlySpan<byte> received, Protocol.Deflate.DeflateParameters? deflate = null,
+        PerMessageDeflateOptions? compression = null)
+    {
+        var connection = new WebSocketConnection(stream, socket, role, options, subProtocol, default);
+        if (deflate is not null)
+            connection.UseCompression(deflate, compression!);
+        if (!received.IsEmpty)
+            connection._reader.Write(received); // after the extension is on: these may be compressed frames
+        return connection;
+    }
 
     private WebSocketConnection(Stream stream, Socket? socket, Role role, WebSocketOptions options, string? subProtocol, ReadOnlySpan<byte> received)
     {
@@ -131,7 +140,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     {
         // A message that keep-alive read ahead and copied out is handed over at once, even while
         // the read-ahead still waits for more.
-        if (_aheadCopy is not null && TakeAheadCopy() is { } message)
+        if (_aheadCopy is not null && !_aheadCopyCompressed && TakeAheadCopy() is { } message)
             return ValueTask.FromResult(message);
         if (_receiveLock.TryEnter())
             return ReceiveCoreAsync(ReceiveMode.Deliver, releaseLock: true, cancellationToken);
@@ -189,15 +198,25 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
                 _payloadLent = false;
                 if (Interlocked.Exchange(ref _handedCopy, null) is { } handed)
                     ArrayPool<byte>.Shared.Return(handed);
+                bool compressedCopy = _aheadCopyCompressed;
                 if (TakeAheadCopy() is { } copied && !discard)
-                    return copied;
-                if (_aheadInReader)
+                {
+                    if (Deliver(copied.Type, compressedCopy, copied.Payload, out var copyError) is { } ready)
+                        return ready;
+                    await FailAsync(copyError).ConfigureAwait(false);
+                }
+                else if (_aheadInReader)
                 {
                     _aheadInReader = false;
                     if (!discard)
                     {
-                        _payloadLent = true;
-                        return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
+                        bool compressed = (_reader.MessageRsv & FrameHeader.Rsv1) != 0;
+                        if (Deliver((MessageType)_reader.MessageType, compressed, _reader.Payload, out var keptError) is { } kept)
+                        {
+                            _payloadLent = !compressed;
+                            return kept;
+                        }
+                        await FailAsync(keptError).ConfigureAwait(false);
                     }
                 }
             }
@@ -250,11 +269,17 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
                         _lastReceivedTicks = Environment.TickCount64;
                         break;
                     case ReadEvent.Message:
-                        if (!discard)
+                        if (discard)
+                            break;
+                        if (mode == ReceiveMode.ReadAhead)
+                            return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload); // kept, inflated when handed over
+                        bool isCompressed = (_reader.MessageRsv & FrameHeader.Rsv1) != 0;
+                        if (Deliver((MessageType)_reader.MessageType, isCompressed, _reader.Payload, out var error) is { } message)
                         {
-                            _payloadLent = mode == ReceiveMode.Deliver;
-                            return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload);
+                            _payloadLent = !isCompressed;
+                            return message;
                         }
+                        await FailAsync(error).ConfigureAwait(false);
                         break;
                     case ReadEvent.Ping:
                         await TrySendPongAsync().ConfigureAwait(false);
@@ -477,6 +502,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         try
         {
             _reader.Dispose();
+            DisposeInflater();
             foreach (var copy in new[] { Interlocked.Exchange(ref _aheadCopy, null), Interlocked.Exchange(ref _handedCopy, null) })
             {
                 if (copy is not null)
@@ -486,6 +512,17 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         finally
         {
             _receiveLock.Exit();
+        }
+        // The compressor is the send side's: free it only when no send can be using it.
+        await _frameLock.EnterAsync().ConfigureAwait(false);
+        try
+        {
+            DisposeDeflater();
+            ReturnOutput();
+        }
+        finally
+        {
+            _frameLock.Exit();
         }
     }
 

@@ -18,5 +18,11 @@ public class WebSocketOptions
     /// <summary>How long the side that starts the close waits for the peer's close frame and TCP close. Default 5 s.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// permessage-deflate (RFC 7692): null (the default) goes without; an instance offers it
+    /// (client) or accepts clients' offers (server). See <see cref="PerMessageDeflateOptions.ForServer"/>.
+    /// </summary>
+    public PerMessageDeflateOptions? Compression { get; set; }
+
     internal bool KeepAliveEnabled => KeepAliveInterval > TimeSpan.Zero && KeepAliveInterval != Timeout.InfiniteTimeSpan;
 }

@@ -6,6 +6,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Duplex.Protocol;
+using Duplex.Protocol.Deflate;
 using Duplex.Transport;
 
 namespace Duplex.Server;
@@ -337,10 +338,15 @@ public sealed class WebSocketServer : IAsyncDisposable
                 return (stream, null);
             }
             context.SubProtocol = ChooseSubProtocol(request.SubProtocols, route.Options);
-            byte[] response = ServerHandshake.BuildAcceptResponse(request.Key, context.SubProtocol, extensions: null);
+            var compression = route.Options?.NoCompression == true ? null : route.Options?.Compression ?? _options.Compression;
+            DeflateParameters? deflate = null;
+            string? extensions = null;
+            if (compression is not null && ZLib.IsAvailable)
+                DeflateNegotiation.TryAccept(request.Extensions, compression, out deflate, out extensions);
+            byte[] response = ServerHandshake.BuildAcceptResponse(request.Key, context.SubProtocol, extensions);
             await stream.WriteAsync(response, cancellationToken).ConfigureAwait(false);
             var connection = WebSocketConnection.Create(stream, socket, Role.Server, _options, context.SubProtocol,
-                buffer.AsSpan(consumed, filled - consumed));
+                buffer.AsSpan(consumed, filled - consumed), deflate, compression);
             return (stream, new UpgradeResult(connection, context, route.Handler!));
         }
         finally

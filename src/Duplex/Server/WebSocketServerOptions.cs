@@ -64,6 +64,12 @@ public sealed class WebSocketRouteOptions
     /// <summary>Chooses a subprotocol from the client's offers instead of <see cref="SubProtocols"/>; must return one of them, or null.</summary>
     public Func<IReadOnlyList<string>, string?>? SelectSubProtocol { get; set; }
 
+    /// <summary>permessage-deflate for this route, instead of the server's <see cref="WebSocketOptions.Compression"/>.</summary>
+    public PerMessageDeflateOptions? Compression { get; set; }
+
+    /// <summary>Turns permessage-deflate off on this route even when the server has it on.</summary>
+    public bool NoCompression { get; set; }
+
     /// <summary>Runs before the 101 is sent: return a rejection (401, 403, …) to refuse the upgrade.</summary>
     public Func<WebSocketRequest, ValueTask<HttpRejection?>>? Authorize { get; set; }
 }
