@@ -19,6 +19,7 @@ internal static class ConnectCommand
           --origin ORIGIN          send an Origin header
           --ping-interval SECONDS  send a ping after this much silence (default 30; 0 turns it off)
           --insecure               accept any TLS certificate (for self-signed test servers)
+          --compress               offer permessage-deflate (compression) to the server
           --binary-format FORMAT   how binary messages are printed: hex (default) or base64
           --max-message-size N     largest message accepted, like 16m (default 16m)
           --connect-timeout SECONDS  time allowed for the connection and handshake (default 30)
@@ -39,7 +40,7 @@ internal static class ConnectCommand
         }
         var a = Arguments.Parse(args,
             ["subprotocol", "header", "origin", "ping-interval", "binary-format", "max-message-size", "connect-timeout"],
-            ["insecure", "slash"]);
+            ["insecure", "slash", "compress"]);
         if (a.Positional.Count == 0)
             throw new UsageException("connect needs a URL, like ws://127.0.0.1:8080/echo");
         if (a.Positional.Count > 1)
@@ -57,6 +58,7 @@ internal static class ConnectCommand
             KeepAliveInterval = ping == 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(ping),
             MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
             ConnectTimeout = TimeSpan.FromSeconds(a.Seconds("connect-timeout", 30, 0.1, 3600)),
+            Compression = a.Flag("compress") ? new PerMessageDeflateOptions() : null,
         };
         foreach (var protocol in a.All("subprotocol"))
         {
@@ -73,7 +75,7 @@ internal static class ConnectCommand
         }
 
         await using var ws = await WebSocketClient.ConnectAsync(uri, options, stop);
-        await console.Error.WriteLineAsync($"connected to {uri}{(ws.SubProtocol is null ? "" : $" (subprotocol {ws.SubProtocol})")}");
+        await console.Error.WriteLineAsync($"connected to {uri}{(ws.SubProtocol is null ? "" : $" (subprotocol {ws.SubProtocol})")}{(ws.Compression is null ? "" : " (permessage-deflate)")}");
         var printer = PrintAsync(ws, console, format == "hex");
         var sender = SendLinesAsync(ws, console, a.Flag("slash"), stop);
         await Task.WhenAny(printer, sender);

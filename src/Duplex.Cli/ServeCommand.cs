@@ -25,6 +25,7 @@ internal static class ServeCommand
           --allow-origin ORIGIN   allow browsers from this origin only (repeatable; default: any)
           --max-message-size N    largest message accepted, like 16m (default 16m)
           --max-connections N     open connections before new ones get 503 (default 100000)
+          --no-compression        do not accept permessage-deflate (on by default: browsers offer it)
           --quiet                 log nothing but errors
         """;
 
@@ -37,7 +38,7 @@ internal static class ServeCommand
         }
         var a = Arguments.Parse(args,
             ["host", "port", "tls-cert", "tls-key", "tls-password", "allow-origin", "max-message-size", "max-connections"],
-            ["quiet"]);
+            ["quiet", "no-compression"]);
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected argument '{a.Positional[0]}'");
         string hostText = a.Value("host") ?? "127.0.0.1";
@@ -53,6 +54,7 @@ internal static class ServeCommand
         {
             MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
             MaxConnections = a.Int("max-connections", 100_000, 1, int.MaxValue),
+            Compression = a.Flag("no-compression") ? null : PerMessageDeflateOptions.ForServer(),
             Log = quiet ? null : line => log.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {line}"),
         };
         foreach (var origin in a.All("allow-origin"))

@@ -50,7 +50,10 @@ public class BrowserTests(BrowserFixture fixture)
             ws.onmessage = e => resolve(e.data); ws.onclose = e => reject(new Error('closed ' + e.code));
           });
           const ws = await open(url);
+          results.extensions = ws.extensions;
           ws.send('hello ✓'); results.text = await next(ws);
+          const json = JSON.stringify({ type: 'message', text: 'chat '.repeat(400) });
+          ws.send(json); results.jsonSame = (await next(ws)) === json;
           ws.send(new Uint8Array([0, 1, 2, 255]).buffer); results.binary = Array.from(new Uint8Array(await next(ws)));
           const big = new Uint8Array(16 * 1024 * 1024); for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 255;
           ws.send(big.buffer);
@@ -76,6 +79,9 @@ public class BrowserTests(BrowserFixture fixture)
             await page.GotoAsync(serve.HttpUrl.ToString());
             var results = await page.EvaluateAsync<JsonElement>(Exchange, new object[] { serve.EchoUrl.ToString(), closer.Url("/close4001").ToString() });
             Assert.Equal("hello ✓", results.GetProperty("text").GetString());
+            // duplex serve accepts the permessage-deflate that Chromium always offers.
+            Assert.StartsWith("permessage-deflate", results.GetProperty("extensions").GetString());
+            Assert.True(results.GetProperty("jsonSame").GetBoolean());
             Assert.Equal([0, 1, 2, 255], results.GetProperty("binary").EnumerateArray().Select(e => e.GetInt32()));
             Assert.True(results.GetProperty("bigSame").GetBoolean());
             Assert.True(results.GetProperty("longTextSame").GetBoolean());

@@ -128,4 +128,30 @@ public class ClientWebSocketInteropTests
         Assert.Equal("chat.v2", ws.SubProtocol);
         await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
     }
+
+    [Fact]
+    public async Task ClientWebSocket_with_deflate_against_the_duplex_server()
+    {
+        await using var server = await Loopback.StartEchoServerAsync(new WebSocketServerOptions { Compression = PerMessageDeflateOptions.ForServer() });
+        using var ws = new ClientWebSocket();
+        ws.Options.DangerousDeflateOptions = new WebSocketDeflateOptions();
+        ws.Options.CollectHttpResponseDetails = true;
+        await ws.ConnectAsync(server.Url(), CancellationToken.None);
+        Assert.Contains("permessage-deflate", string.Join(",", ws.HttpResponseHeaders!["Sec-WebSocket-Extensions"]));
+        for (int i = 0; i < 20; i++)
+        {
+            var json = Encoding.UTF8.GetBytes($"{{\"n\":{i},\"text\":\"{new string('y', 300)}\"}}");
+            await ws.SendAsync(json, WebSocketMessageType.Text, true, CancellationToken.None);
+            Assert.Equal(json, (await ReceiveWholeAsync(ws).WaitAsync(Wait)).Payload);
+        }
+        var big = new byte[4 << 20];
+        new Random(4).NextBytes(big.AsSpan(0, 4096));
+        var send = ws.SendAsync(big, WebSocketMessageType.Binary, true, CancellationToken.None);
+        Assert.Equal(big, (await ReceiveWholeAsync(ws).WaitAsync(Wait)).Payload);
+        await send;
+        await ws.SendAsync("piece "u8.ToArray(), WebSocketMessageType.Text, false, CancellationToken.None);
+        await ws.SendAsync(Encoding.UTF8.GetBytes(new string('p', 500)), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.Equal("piece " + new string('p', 500), Encoding.UTF8.GetString((await ReceiveWholeAsync(ws).WaitAsync(Wait)).Payload));
+        await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+    }
 }

@@ -55,6 +55,11 @@ public sealed class KestrelEchoServer : IAsyncDisposable
             });
             await EchoAsync(ws);
         });
+        app.Map("/compressed", async context =>
+        {
+            using var ws = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = true });
+            await EchoAsync(ws);
+        });
         app.Map("/close4001", async context =>
         {
             using var ws = await context.WebSockets.AcceptWebSocketAsync();

@@ -61,4 +61,20 @@ public class KestrelInteropTests
         await ws.SendTextAsync("still here");
         Assert.Equal("still here", (await receive.WaitAsync(Wait)).GetText());
     }
+
+    [Fact]
+    public async Task Duplex_client_and_kestrel_agree_on_permessage_deflate()
+    {
+        await using var kestrel = await KestrelEchoServer.StartAsync();
+        var options = new WebSocketClientOptions { Compression = new PerMessageDeflateOptions() };
+        await using var ws = await WebSocketClient.ConnectAsync(kestrel.Url("/compressed"), options);
+        Assert.NotNull(ws.Compression);
+        await EchoExchange.RunAsync(ws, "kestrel compressed");
+        for (int i = 0; i < 20; i++)
+        {
+            string json = $"{{\"n\":{i},\"text\":\"{new string('x', 200)}\"}}";
+            await ws.SendTextAsync(json);
+            Assert.Equal(json, (await ws.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
+        }
+    }
 }

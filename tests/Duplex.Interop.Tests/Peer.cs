@@ -33,7 +33,7 @@ public sealed class Peer : IAsyncDisposable
     }
 
     /// <summary>How to start a peer, or a failure that says what to install.</summary>
-    public static ProcessStartInfo Command(string peer, params string[] args)
+    public static ProcessStartInfo Command(string peer, bool compress, params string[] args)
     {
         ProcessStartInfo info;
         if (peer == "python")
@@ -52,6 +52,7 @@ public sealed class Peer : IAsyncDisposable
         }
         foreach (var arg in args)
             info.ArgumentList.Add(arg);
+        info.Environment["DUPLEX_PEER_COMPRESS"] = compress ? "1" : "0";
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         info.UseShellExecute = false;
@@ -73,9 +74,9 @@ public sealed class Peer : IAsyncDisposable
     }
 
     /// <summary>Starts the peer's server and waits for the port it listens on.</summary>
-    public static async Task<Peer> StartServerAsync(string peer)
+    public static async Task<Peer> StartServerAsync(string peer, bool compress = false)
     {
-        var process = Process.Start(Command(peer, "server"))!;
+        var process = Process.Start(Command(peer, compress, "server"))!;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
         {
@@ -88,9 +89,9 @@ public sealed class Peer : IAsyncDisposable
     }
 
     /// <summary>Runs the peer's scripted client against a URL; returns its exit code and output lines.</summary>
-    public static async Task<(int ExitCode, string[] Lines, string Error)> RunClientAsync(string peer, Uri url)
+    public static async Task<(int ExitCode, string[] Lines, string Error)> RunClientAsync(string peer, Uri url, bool compress = false)
     {
-        using var process = Process.Start(Command(peer, "client", url.ToString()))!;
+        using var process = Process.Start(Command(peer, compress, "client", url.ToString()))!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         try

@@ -205,7 +205,11 @@ public sealed class MessageReader : IDisposable
         {
             return ProtocolError.Protocol("new data frame inside an unfinished message");
         }
-        if (_messageLength + header.PayloadLength > _maxMessageSize || header.PayloadLength > _maxMessageSize)
+        // A compressed message may be a little longer than what it inflates to (incompressible
+        // data grows by up to about 0.25% in zlib); its inflated size is held to the limit exactly.
+        bool compressed = header.Opcode == Opcode.Continuation ? _deliverCompressed : (header.Rsv & FrameHeader.Rsv1) != 0;
+        long limit = compressed ? _maxMessageSize + _maxMessageSize / 256 + 1024 : _maxMessageSize;
+        if (_messageLength + header.PayloadLength > limit || header.PayloadLength > limit)
             return new ProtocolError(CloseStatus.MessageTooBig, $"message over the {_maxMessageSize}-byte limit");
         return null;
     }

@@ -7,16 +7,21 @@
 const { WebSocket, WebSocketServer } = require('ws');
 
 const [mode, url] = process.argv.slice(2);
+// DUPLEX_PEER_COMPRESS=1 turns permessage-deflate on (threshold 0: every message is compressed).
+const deflate = process.env.DUPLEX_PEER_COMPRESS === '1' ? { threshold: 0 } : false;
 // Never outlive the test that started us.
 setTimeout(() => { console.log('fail timeout'); process.exit(2); }, 60000).unref();
 
 if (mode === 'server') {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflate, maxPayload: 64 * 1024 * 1024 });
   wss.on('listening', () => console.log(`listening ${wss.address().port}`));
   wss.on('connection', (ws, req) => {
     const path = req.url.split('?')[0];
     const echo = () => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
-    if (path === '/fragments') {
+    if (path === '/extensions') {
+      ws.send(req.headers['sec-websocket-extensions'] ? `extensions:${ws.extensions}` : 'extensions:');
+      echo();
+    } else if (path === '/fragments') {
       ws.send('sent ', { fin: false });
       ws.send('in ', { fin: false });
       ws.send('pieces', { fin: true });
@@ -56,8 +61,9 @@ async function step(name, action) {
 function expect(condition, what) { if (!condition) throw new Error(what); }
 
 async function runClient(target) {
-  const ws = new WebSocket(target, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  const ws = new WebSocket(target, { perMessageDeflate: deflate, maxPayload: 64 * 1024 * 1024 });
   await step('open', () => next(ws, 'open'));
+  await step('extensions', async () => expect(deflate ? ws.extensions.includes('permessage-deflate') : ws.extensions === '', `extensions were '${ws.extensions}'`));
   await step('text', async () => {
     ws.send('hello from node ✓');
     const [data, isBinary] = await next(ws, 'message');

@@ -6,16 +6,21 @@
                         step; exits 1 with "fail STEP: why" on the first failure
 """
 import asyncio
+import os
 import sys
 
 import websockets
 
 TIMEOUT = 30
+# DUPLEX_PEER_COMPRESS=0 turns permessage-deflate off (websockets has it on by default).
+COMPRESSION = None if os.environ.get("DUPLEX_PEER_COMPRESS") == "0" else "deflate"
 
 
 async def handler(ws, path=None):
     path = (getattr(ws, "path", None) or path or "/").split("?")[0]
-    if path == "/fragments":
+    if path == "/extensions":
+        await ws.send("extensions:" + (ws.response_headers.get("Sec-WebSocket-Extensions") or ""))
+    elif path == "/fragments":
         await ws.send(["sent ", "in ", "pieces"])
     elif path == "/close4001":
         await ws.close(code=4001, reason="python says bye")
@@ -32,7 +37,7 @@ async def handler(ws, path=None):
 
 
 async def serve():
-    async with websockets.serve(handler, "127.0.0.1", 0, max_size=64 * 1024 * 1024) as server:
+    async with websockets.serve(handler, "127.0.0.1", 0, max_size=64 * 1024 * 1024, compression=COMPRESSION) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"listening {port}", flush=True)
         await asyncio.sleep(60)  # never outlive the test that started us
@@ -56,8 +61,13 @@ def expect(condition, what):
 
 
 async def client(url):
-    async with websockets.connect(url, max_size=64 * 1024 * 1024) as ws:
+    async with websockets.connect(url, max_size=64 * 1024 * 1024, compression=COMPRESSION) as ws:
         print("ok open", flush=True)
+        extensions = ws.response_headers.get("Sec-WebSocket-Extensions") or ""
+        if (COMPRESSION is not None) != ("permessage-deflate" in extensions):
+            print(f"fail extensions: '{extensions}'", flush=True)
+            sys.exit(1)
+        print("ok extensions", flush=True)
 
         async def text():
             await ws.send("hello from python ✓")

@@ -83,8 +83,10 @@ internal static unsafe partial class ZLib
     [LibraryImport(Library)]
     public static partial int inflateEnd(ZStream* stream);
 
-    /// <summary>True when zlib could be loaded on this machine.</summary>
-    public static bool IsAvailable { get; } = Probe();
+    /// <summary>True when zlib could be loaded on this machine (checked on first use, after the resolver is set).</summary>
+    public static bool IsAvailable => Available.Value;
+
+    private static readonly Lazy<bool> Available = new(Probe);
 
     private static bool Probe()
     {
