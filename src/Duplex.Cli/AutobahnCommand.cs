@@ -39,7 +39,13 @@ internal static class AutobahnCommand
             throw new UsageException($"--agent must be letters, digits, '-', '_' or '.', not '{agent}'");
 
         // Autobahn's cases go up to 16 MiB messages; pings of our own would only add noise.
-        var options = new WebSocketClientOptions { KeepAliveInterval = TimeSpan.Zero, MaxMessageSize = 64L << 20 };
+        // permessage-deflate is offered, for cases 12.x and 13.x; other cases simply decline it.
+        var options = new WebSocketClientOptions
+        {
+            KeepAliveInterval = TimeSpan.Zero,
+            MaxMessageSize = 64L << 20,
+            Compression = new PerMessageDeflateOptions { Threshold = 0 },
+        };
         int count;
         await using (var ws = await WebSocketClient.ConnectAsync(Endpoint(baseUri, "getCaseCount", ""), options, stop))
         {

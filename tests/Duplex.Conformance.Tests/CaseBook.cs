@@ -5,7 +5,7 @@ using Duplex.Testing;
 namespace Duplex.Conformance.Tests;
 
 /// <summary>One conformance case: an id in the Autobahn TestSuite's numbering and what the fuzzer does.</summary>
-public sealed record ConformanceCase(string Id, string Description, Func<Fuzzer, Task> Run)
+public sealed record ConformanceCase(string Id, string Description, Func<Fuzzer, Task> Run, string? Extensions = null)
 {
     public override string ToString() => $"{Id} {Description}";
 }
@@ -29,6 +29,8 @@ public static class CaseBook
     {
         var cases = new List<ConformanceCase>();
         void Add(string id, string description, Func<Fuzzer, Task> run) => cases.Add(new ConformanceCase(id, description, run));
+        void AddCompressed(string id, string description, string extensions, Func<Fuzzer, Task> run) =>
+            cases.Add(new ConformanceCase(id, description, run, extensions));
 
         // 1.x framing: every length class, whole and in tiny TCP writes.
         int[] lengths = [0, 125, 126, 127, 128, 65535, 65536];
@@ -538,6 +540,111 @@ public static class CaseBook
             await f.CloseNormallyAsync();
         });
 
+        // 12.x compression with different payloads (permessage-deflate with both contexts kept):
+        // compressible text, incompressible binary, and messages split into compressed fragments.
+        int[] compressedSizes = [16, 64, 256, 1024, 4096, 16384, 65536, 131072];
+        for (int i = 0; i < compressedSizes.Length; i++)
+        {
+            int size = compressedSizes[i];
+            AddCompressed($"12.1.{i + 1}", $"compressed text of {size} bytes, 20 times", "permessage-deflate", async f =>
+            {
+                for (int m = 0; m < 20; m++)
+                {
+                    var payload = ChatText(size, m);
+                    await f.SendCompressedAsync(Opcode.Text, payload);
+                    await f.ExpectMessageAsync(Opcode.Text, payload);
+                }
+                await f.CloseNormallyAsync();
+            });
+            AddCompressed($"12.2.{i + 1}", $"compressed random binary of {size} bytes, 10 times", "permessage-deflate", async f =>
+            {
+                var random = new Random(size);
+                for (int m = 0; m < 10; m++)
+                {
+                    var payload = new byte[size];
+                    random.NextBytes(payload);
+                    await f.SendCompressedAsync(Opcode.Binary, payload);
+                    await f.ExpectMessageAsync(Opcode.Binary, payload);
+                }
+                await f.CloseNormallyAsync();
+            });
+            AddCompressed($"12.3.{i + 1}", $"compressed text of {size} bytes in frames of 7 compressed bytes", "permessage-deflate", async f =>
+            {
+                for (int m = 0; m < 3; m++)
+                {
+                    var payload = ChatText(size, m);
+                    await f.SendCompressedAsync(Opcode.Text, payload, fragment: 7);
+                    await f.ExpectMessageAsync(Opcode.Text, payload);
+                }
+                await f.CloseNormallyAsync();
+            });
+        }
+
+        // 13.x compression with different parameters: each combination, 20 chat messages and a 64 KiB text.
+        string[] parameters =
+        [
+            "permessage-deflate",
+            "permessage-deflate; server_no_context_takeover",
+            "permessage-deflate; client_no_context_takeover",
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            "permessage-deflate; server_max_window_bits=9",
+            "permessage-deflate; server_max_window_bits=12",
+            "permessage-deflate; server_max_window_bits=15",
+            "permessage-deflate; client_max_window_bits=9",
+            "permessage-deflate; client_max_window_bits=12",
+            "permessage-deflate; client_max_window_bits=15",
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9; server_no_context_takeover; client_no_context_takeover",
+        ];
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            AddCompressed($"13.{i + 1}.1", $"compressed messages with {parameters[i]}", parameters[i], async f =>
+            {
+                for (int m = 0; m < 20; m++)
+                {
+                    var payload = ChatText(200 + m * 37, m);
+                    await f.SendCompressedAsync(Opcode.Text, payload);
+                    await f.ExpectMessageAsync(Opcode.Text, payload);
+                }
+                var large = ChatText(65536, 99);
+                await f.SendCompressedAsync(Opcode.Text, large);
+                await f.ExpectMessageAsync(Opcode.Text, large);
+                await f.CloseNormallyAsync();
+            });
+        }
+        AddCompressed("13.12.1", "RSV1 on a continuation frame fails with 1002", "permessage-deflate", async f =>
+        {
+            await f.SendAsync(Opcode.Text, Text("abc"), fin: false);
+            await f.SendAsync(Opcode.Continuation, Text("def"), rsv: FrameHeader.Rsv1);
+            await f.ExpectCloseAsync(1002);
+        });
+        AddCompressed("13.12.2", "compressed data that does not inflate fails", "permessage-deflate", async f =>
+        {
+            await f.SendAsync(Opcode.Binary, [0xFF, 0xFF, 0xFF, 0x01, 0x02], rsv: FrameHeader.Rsv1);
+            await f.ExpectCloseAsync(1007);
+        });
+        AddCompressed("13.12.3", "uncompressed and compressed messages interleave", "permessage-deflate", async f =>
+        {
+            for (int m = 0; m < 10; m++)
+            {
+                var payload = ChatText(300, m);
+                if (m % 2 == 0)
+                    await f.SendCompressedAsync(Opcode.Text, payload);
+                else
+                    await f.SendAsync(Opcode.Text, payload);
+                await f.ExpectMessageAsync(Opcode.Text, payload);
+            }
+            await f.CloseNormallyAsync();
+        });
+
         return cases;
+    }
+
+    // Chat-like JSON text of an exact byte length (ASCII), varying with the message number.
+    private static byte[] ChatText(int size, int message)
+    {
+        var text = new StringBuilder();
+        while (text.Length < size)
+            text.Append($"{{\"type\":\"message\",\"channel\":\"lobby\",\"offset\":{message},\"user\":\"ada\",\"text\":\"hello {text.Length}\"}}");
+        return Encoding.ASCII.GetBytes(text.ToString(0, size));
     }
 }

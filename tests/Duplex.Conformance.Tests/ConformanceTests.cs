@@ -14,6 +14,17 @@ public sealed class EchoServerFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
 
+/// <summary>An echo server that accepts permessage-deflate as offered (both contexts kept, full windows allowed).</summary>
+public sealed class CompressedEchoServerFixture : IAsyncLifetime
+{
+    public WebSocketServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() =>
+        Server = await Loopback.StartEchoServerAsync(new WebSocketServerOptions { Compression = new PerMessageDeflateOptions { Threshold = 0 } });
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
 public sealed class FuzzingServerFixture : IAsyncDisposable
 {
     public FuzzingServer Server { get; } = new(CaseBook.All);
@@ -22,7 +33,8 @@ public sealed class FuzzingServerFixture : IAsyncDisposable
 }
 
 /// <summary>Every case played at the Duplex server's echo endpoint by a raw fuzzing client.</summary>
-public class ServerRole(EchoServerFixture fixture) : IClassFixture<EchoServerFixture>
+public class ServerRole(EchoServerFixture plain, CompressedEchoServerFixture compressed)
+    : IClassFixture<EchoServerFixture>, IClassFixture<CompressedEchoServerFixture>
 {
     public static TheoryData<string> Cases => new(CaseBook.All.Select(c => c.ToString()));
 
@@ -31,9 +43,25 @@ public class ServerRole(EchoServerFixture fixture) : IClassFixture<EchoServerFix
     public async Task Case(string name)
     {
         var conformanceCase = CaseBook.All.First(c => c.ToString() == name);
-        await using var client = await RawClient.UpgradeAsync(fixture.Server.LocalEndPoint!);
-        var fuzzer = new Fuzzer(client.Stream, client.Socket, isClient: true);
+        if (conformanceCase.Extensions is not { } offer)
+        {
+            await using var client = await RawClient.UpgradeAsync(plain.Server.LocalEndPoint!);
+            await conformanceCase.Run(new Fuzzer(client.Stream, client.Socket, isClient: true)).WaitAsync(TimeSpan.FromMinutes(2));
+            return;
+        }
+        await using var compressing = await RawClient.UpgradeAsync(compressed.Server.LocalEndPoint!, "/echo", $"Sec-WebSocket-Extensions: {offer}\r\n");
+        var fuzzer = new Fuzzer(compressing.Stream, compressing.Socket, isClient: true);
+        fuzzer.UseCompression(Agreed(compressing.ResponseHeader("Sec-WebSocket-Extensions")
+            ?? throw new ConformanceException($"the server declined '{offer}'")));
         await conformanceCase.Run(fuzzer).WaitAsync(TimeSpan.FromMinutes(2));
+    }
+
+    // What the server's answer means, read as a permissive client would.
+    internal static Protocol.Deflate.DeflateParameters Agreed(string header)
+    {
+        Assert.True(Protocol.Handshake.TryParseExtensions(header.Split(','), out var answers));
+        Assert.True(Protocol.Deflate.DeflateNegotiation.TryReadResponse(answers.Single(), new PerMessageDeflateOptions(), out var agreed, out var error), error);
+        return agreed!;
     }
 }
 
@@ -51,7 +79,8 @@ public class ClientRole(FuzzingServerFixture fixture) : IClassFixture<FuzzingSer
     {
         int number = CaseBook.All.Select((c, i) => (c, i)).First(x => x.c.ToString() == name).i + 1;
         var server = fixture.Server;
-        await using var ws = await WebSocketClient.ConnectAsync(new Uri(server.BaseUri, $"/runCase?case={number}&agent=duplex"));
+        var options = new WebSocketClientOptions { Compression = new PerMessageDeflateOptions { Threshold = 0 } };
+        await using var ws = await WebSocketClient.ConnectAsync(new Uri(server.BaseUri, $"/runCase?case={number}&agent=duplex"), options);
         var echo = Echo.RunAsync(ws);
         string? failure = await server.WaitForResultAsync(number, TimeSpan.FromMinutes(2));
         Assert.True(failure is null, failure);

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using Duplex.Protocol;
+using Duplex.Protocol.Deflate;
 using Duplex.Testing;
 
 namespace Duplex.Conformance.Tests;
@@ -20,12 +21,49 @@ public sealed class Fuzzer
     private readonly Socket _socket;
     private readonly bool _isClient;
     private readonly Queue<RawFrame> _unread = new();
+    private Deflater? _deflater;
+    private Inflater? _inflater;
+    private bool _inCompressedMessage;
 
     public Fuzzer(Stream stream, Socket socket, bool isClient)
     {
         _stream = stream;
         _socket = socket;
         _isClient = isClient;
+    }
+
+    /// <summary>
+    /// Turns permessage-deflate on with what the handshake agreed: the fuzzer then compresses
+    /// what it sends with <see cref="SendCompressedAsync"/> and inflates what comes back.
+    /// </summary>
+    public void UseCompression(DeflateParameters parameters)
+    {
+        var me = _isClient ? Role.Client : Role.Server;
+        var (sendBits, sendTakeover) = parameters.Sender(me);
+        var (receiveBits, receiveTakeover) = parameters.Receiver(me);
+        _deflater = new Deflater(sendBits, sendTakeover);
+        _inflater = new Inflater(receiveBits, receiveTakeover);
+    }
+
+    /// <summary>Sends one compressed message, split into frames of <paramref name="fragment"/> compressed bytes when given.</summary>
+    public async Task SendCompressedAsync(Opcode opcode, byte[] payload, int fragment = 0)
+    {
+        var (buffer, length) = _deflater!.Compress(payload);
+        var compressed = buffer.AsSpan(0, length).ToArray();
+        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        if (fragment <= 0 || compressed.Length <= fragment)
+        {
+            await SendRawAsync(Frame(opcode, compressed, rsv: FrameHeader.Rsv1));
+            return;
+        }
+        var frames = new MemoryStream();
+        for (int at = 0; at < compressed.Length; at += fragment)
+        {
+            bool first = at == 0, last = at + fragment >= compressed.Length;
+            frames.Write(Frame(first ? opcode : Opcode.Continuation, compressed.AsSpan(at, Math.Min(fragment, compressed.Length - at)),
+                fin: last, rsv: first ? FrameHeader.Rsv1 : (byte)0));
+        }
+        await SendRawAsync(frames.ToArray());
     }
 
     /// <summary>Which side of the implementation is under test.</summary>
@@ -81,7 +119,13 @@ public sealed class Fuzzer
         if (frame is not null && frame.Masked != !_isClient)
             throw new ConformanceException($"the {TestedRole} sent a {(frame.Masked ? "masked" : "unmasked")} frame");
         if (frame is not null && frame.Rsv != 0)
-            throw new ConformanceException($"the {TestedRole} set reserved bits ({frame.Rsv:X2})");
+        {
+            // With permessage-deflate, RSV1 may mark the first frame of a data message, nothing else.
+            bool allowed = _inflater is not null && frame.Rsv == FrameHeader.Rsv1
+                && frame.Opcode is Opcode.Text or Opcode.Binary && !_inCompressedMessage;
+            if (!allowed)
+                throw new ConformanceException($"the {TestedRole} set reserved bits ({frame.Rsv:X2}) on a {frame.Opcode} frame");
+        }
         return frame;
     }
 
@@ -94,12 +138,23 @@ public sealed class Fuzzer
         using var assembled = new MemoryStream();
         assembled.Write(first.Payload);
         var frame = first;
+        bool compressed = first.Rsv == FrameHeader.Rsv1;
+        _inCompressedMessage = compressed;
         while (!frame.Fin)
         {
             frame = await NextFrameAsync(timeout) ?? throw new ConformanceException("connection ended inside a message");
             if (frame.Opcode != Opcode.Continuation)
                 throw new ConformanceException($"expected a continuation frame, got {frame}");
             assembled.Write(frame.Payload);
+        }
+        _inCompressedMessage = false;
+        if (compressed)
+        {
+            if (_inflater!.Decompress(assembled.ToArray(), 64 << 20, out var inflated, out int inflatedLength) != InflateStatus.Ok)
+                throw new ConformanceException($"the {TestedRole} sent compressed data that does not inflate");
+            assembled.SetLength(0);
+            assembled.Write(inflated, 0, inflatedLength);
+            System.Buffers.ArrayPool<byte>.Shared.Return(inflated);
         }
         if (!assembled.ToArray().AsSpan().SequenceEqual(payload.Span))
             throw new ConformanceException($"the echoed {type} message differs ({assembled.Length} bytes, expected {payload.Length})");

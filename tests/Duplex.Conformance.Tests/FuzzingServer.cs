@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Duplex.Protocol;
+using Duplex.Protocol.Deflate;
 
 namespace Duplex.Conformance.Tests;
 
@@ -72,9 +73,16 @@ public sealed class FuzzingServer : IAsyncDisposable
         var head = await ReadHeadAsync(stream);
         if (head is null || !ServerHandshake.TryValidate(head, out var request, out _))
             return;
-        await stream.WriteAsync(ServerHandshake.BuildAcceptResponse(request!.Key, null, null));
-        var fuzzer = new Fuzzer(stream, socket, isClient: false);
         var query = ParseQuery(head.Query);
+        // A compression case answers the client's permessage-deflate offer with the case's parameters.
+        string? extensions = null;
+        if (head.Path == "/runCase" && _cases[int.Parse(query["case"]) - 1].Extensions is { } parameters
+            && request!.Extensions.Any(e => e.Name == DeflateNegotiation.Name))
+            extensions = parameters;
+        await stream.WriteAsync(ServerHandshake.BuildAcceptResponse(request!.Key, null, extensions));
+        var fuzzer = new Fuzzer(stream, socket, isClient: false);
+        if (extensions is not null)
+            fuzzer.UseCompression(ServerRole.Agreed(extensions));
         switch (head.Path)
         {
             case "/getCaseCount":

@@ -38,8 +38,16 @@ public sealed class RawClient : IAsyncDisposable
             throw new InvalidOperationException("upgrade refused: " + response);
         if (!response.Contains("Sec-WebSocket-Accept: " + Handshake.ComputeAccept(key), StringComparison.Ordinal))
             throw new InvalidOperationException("bad accept: " + response);
+        client.UpgradeResponse = response;
         return client;
     }
+
+    /// <summary>The 101 response head, after <see cref="UpgradeAsync"/>.</summary>
+    public string UpgradeResponse { get; private set; } = "";
+
+    /// <summary>The value of a header in the 101 response, or null.</summary>
+    public string? ResponseHeader(string name) =>
+        UpgradeResponse.Split("\r\n").FirstOrDefault(l => l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase))?[(name.Length + 1)..].Trim();
 
     public static string UpgradeRequest(IPEndPoint endPoint, string path, string key, string? extraHeaders = null) =>
         $"GET {path} HTTP/1.1\r\nHost: {endPoint}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
