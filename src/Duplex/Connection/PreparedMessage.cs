@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using Duplex.Protocol;
+using Duplex.Protocol.Deflate;
+
+namespace Duplex;
+
+/// <summary>
+/// A message framed once for many receivers, for broadcast from a server: every connection gets
+/// the same frame bytes (server frames are not masked). For connections that compress without
+/// context takeover, the message is also compressed once per window size and shared; a
+/// connection that keeps context compresses it itself, since its window differs from all others.
+/// </summary>
+public sealed class PreparedMessage
+{
+    private readonly byte[] _payload;
+    private byte[]? _plainFrame;
+    private readonly ConcurrentDictionary<(int Bits, int Level, int MemoryLevel), byte[]> _compressedFrames = new();
+    private int _compressions;
+
+    private PreparedMessage(byte[] payload, MessageType type)
+    {
+        _payload = payload;
+        Type = type;
+    }
+
+    /// <summary>Copies the payload; text must be valid UTF-8.</summary>
+    public static PreparedMessage Create(ReadOnlySpan<byte> payload, MessageType type)
+    {
+        if (type is not (MessageType.Text or MessageType.Binary))
+            throw new ArgumentOutOfRangeException(nameof(type));
+        if (type == MessageType.Text && !Utf8Validator.IsValid(payload))
+            throw new ArgumentException("Text messages must be valid UTF-8.", nameof(payload));
+        return new PreparedMessage(payload.ToArray(), type);
+    }
+
+    public static PreparedMessage CreateText(string text) => new(System.Text.Encoding.UTF8.GetBytes(text), MessageType.Text);
+
+    public MessageType Type { get; }
+
+    public ReadOnlyMemory<byte> Payload => _payload;
+
+    /// <summary>How many times the payload was compressed (once per window size, whatever the number of receivers).</summary>
+    internal int CompressionCount => Volatile.Read(ref _compressions);
+
+    internal byte[] PlainFrame => _plainFrame ??= Frame(_payload, 0);
+
+    internal byte[] CompressedFrame(int bits, int level, int memoryLevel) =>
+        _compressedFrames.GetOrAdd((bits, level, memoryLevel), static (key, self) =>
+        {
+            Interlocked.Increment(ref self._compressions);
+            var deflater = CodecPool.RentDeflater(key.Bits, key.Level, key.MemoryLevel);
+            try
+            {
+                var (buffer, length) = deflater.Compress(self._payload);
+                try
+                {
+                    return self.Frame(buffer.AsSpan(0, length), FrameHeader.Rsv1);
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+            finally
+            {
+                CodecPool.Return(deflater, key.Bits, key.Level, key.MemoryLevel);
+            }
+        }, this);
+
+    private byte[] Frame(ReadOnlySpan<byte> payload, byte rsv)
+    {
+        var frame = new byte[FrameWriter.GetFrameLength(payload.Length, masked: false)];
+        FrameWriter.WriteFrame(frame, (Opcode)Type, true, rsv, payload, null);
+        return frame;
+    }
+}
+
+public sealed partial class WebSocketConnection
+{
+    /// <summary>
+    /// Sends a prepared message: on a server connection, the shared frame bytes (compressed once
+    /// for all connections whose negotiation allows it); on a client, a normal send.
+    /// </summary>
+    public ValueTask SendAsync(PreparedMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (Role == Role.Client)
+            return SendAsync(message.Payload, message.Type, cancellationToken);
+        if (!ShouldCompress(message.Payload.Length))
+            return SendFrameBytesAsync(message.PlainFrame, cancellationToken);
+        var (bits, takeover) = _deflate!.Sender(Role);
+        if (takeover)
+            return SendAsync(message.Payload, message.Type, cancellationToken); // this connection's own context
+        var options = _deflateOptions!;
+        return SendFrameBytesAsync(message.CompressedFrame(bits, options.Level, options.MemoryLevel), cancellationToken);
+    }
+
+    // A whole, ready frame (a data message): waits for a streamed message to end, like any send.
+    private async ValueTask SendFrameBytesAsync(byte[] frame, CancellationToken cancellationToken)
+    {
+        ThrowIfCannotSend();
+        await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
+        bool viaMessageLock = false;
+        if (_streaming)
+        {
+            _frameLock.Exit();
+            await MessageLock.EnterAsync(cancellationToken).ConfigureAwait(false);
+            viaMessageLock = true;
+            await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            ThrowIfCannotSend();
+            try
+            {
+                if (_outputLength > 0 && _outputLength + frame.Length > (_output?.Length ?? 0))
+                    await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+                if (frame.Length > OutputLimit)
+                {
+                    await _stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                if (_output is null)
+                    _output = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(MinimumOutput, frame.Length));
+                frame.CopyTo(_output.AsSpan(_outputLength));
+                _outputLength += frame.Length;
+                if (_reader.Buffered > 0)
+                {
+                    ScheduleFlush();
+                    return;
+                }
+                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsSendFailure(e))
+            {
+                throw SendFailed(e);
+            }
+        }
+        finally
+        {
+            _frameLock.Exit();
+            if (viaMessageLock)
+                MessageLock.Exit();
+        }
+    }
+}
