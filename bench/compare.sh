@@ -55,6 +55,8 @@ done
 for s in kestrel duplex; do
   echo "idle: $s" >&2
   bench idle "$(url $s)" --connections "$idle" --pid "$(pid $s)" >>"$out/$s.idle"
+  echo "idle with permessage-deflate: $s" >&2
+  bench idle "$(url $s)" --connections "$idle" --pid "$(pid $s)" --compress >>"$out/$s.idlez"
 done
 
 python3 - "$out" "$idle" <<'PY'
@@ -75,6 +77,7 @@ row("latency", "latency p50 (1 x 1 x 32 B text)", "us", lambda r: r["latencyMicr
 row("latency", "latency p99 (1 x 1 x 32 B text)", "us", lambda r: r["latencyMicroseconds"]["p99"], higher_better=False, target="<= Kestrel")
 row("large", "large MB/s (10 conns x 4 x 64 KiB)", "MB/s", lambda r: r["megabytesPerSecond"], target=">= 2.0x")
 row("idle", "idle memory per connection", "KiB", lambda r: r["kibPerConnection"], higher_better=False, target="<= 4 KiB")
+row("idlez", "idle memory per connection, permessage-deflate", "KiB", lambda r: r["kibPerConnection"], higher_better=False, target="bounded")
 row("handshake", "handshakes/s (4 in parallel)", "/s", lambda r: r["handshakesPerSecond"], target=">= 1.5x")
 print(f"| scenario | Kestrel | Duplex | Duplex vs Kestrel | target |")
 print(f"|---|---:|---:|---:|---|")

@@ -36,7 +36,7 @@ public class RoundTripBenchmarks
         _managedServer = WebSocket.CreateFromStream(d, isServer: true, subProtocol: null, keepAliveInterval: TimeSpan.Zero);
     }
 
-    private static (Stream, Stream) PipePair()
+    internal static (Stream, Stream) PipePair()
     {
         var up = new Pipe(new PipeOptions(useSynchronizationContext: false));
         var down = new Pipe(new PipeOptions(useSynchronizationContext: false));

@@ -15,7 +15,8 @@ app.Map("/echo", async context =>
         context.Response.StatusCode = 426;
         return;
     }
-    using var ws = await context.WebSockets.AcceptWebSocketAsync();
+    // permessage-deflate when the client offers it (the browser default), as ASP.NET Core allows.
+    using var ws = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = true });
     var buffer = new byte[128 * 1024];
     while (true)
     {

@@ -19,6 +19,7 @@ internal static class BenchCommand
                      --connections N (10000)  --pid PID (the server's, to read its RSS)  --settle SECONDS (3)
                      --warmup-connections N (500: opened and closed first, so one-time costs
                      such as compiling code are not counted per connection)
+                     --compress (offer permessage-deflate and exchange one compressed message each)
           handshake  workers connect, upgrade and close cleanly, over and over
                      --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
 
@@ -36,7 +37,7 @@ internal static class BenchCommand
         }
         string mode = args[0];
         var a = Arguments.Parse(args[1..],
-            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections"], ["text", "json", "quiet"]);
+            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections"], ["text", "json", "quiet", "compress"]);
         if (mode is not ("echo" or "idle" or "handshake"))
             throw new UsageException($"unknown bench mode '{mode}' (echo, idle or handshake)");
         if (a.Positional.Count != 1)
@@ -102,7 +103,7 @@ internal static class BenchCommand
             throw new UsageException($"no process {p} to measure (or /proc is not readable)");
         var result = await IdleLoad.RunAsync(uri, connections, a.Int("warmup-connections", 500, 0, 100_000), pid,
             TimeSpan.FromSeconds(a.Seconds("settle", 3, 0, 600)),
-            progress is null ? null : n => progress.Write($"\r  {n,8:N0} connections open   "), stop);
+            progress is null ? null : n => progress.Write($"\r  {n,8:N0} connections open   "), stop, a.Flag("compress"));
         progress?.WriteLine();
         if (json)
         {

@@ -28,7 +28,8 @@ internal static class BenchSocket
     /// On Linux x86-64 the stream is on Duplex's event loop, so the generator's reads complete
     /// on the loop thread with no hop to the thread pool.
     /// </summary>
-    public static async Task<(Stream Stream, byte[] Leftover)> ConnectAsync(IPEndPoint endPoint, Uri uri, CancellationToken cancellationToken)
+    public static async Task<(Stream Stream, byte[] Leftover)> ConnectAsync(IPEndPoint endPoint, Uri uri, CancellationToken cancellationToken,
+        bool offerCompression = false)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Stream? stream = null;
@@ -38,7 +39,8 @@ internal static class BenchSocket
             socket.Connect(endPoint);
             stream = EventLoop.IsSupported ? EventLoop.Attach(socket) : new NetworkStream(socket, ownsSocket: true);
             string key = Handshake.CreateKey();
-            await stream.WriteAsync(ClientHandshake.BuildRequest(uri, key, null, [], null, null), cancellationToken);
+            string? offer = offerCompression ? "permessage-deflate; client_max_window_bits" : null;
+            await stream.WriteAsync(ClientHandshake.BuildRequest(uri, key, null, [], offer, null), cancellationToken);
             var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
             try
             {
@@ -54,8 +56,10 @@ internal static class BenchSocket
                         continue;
                     if (status != OperationStatus.Done)
                         throw new IOException("bad handshake response: " + error.Message);
-                    if (!ClientHandshake.TryValidateResponse(head!, key, [], [], out _, out string? problem))
+                    if (!ClientHandshake.TryValidateResponse(head!, key, [], offerCompression ? ["permessage-deflate"] : [], out var response, out string? problem))
                         throw new WebSocketHandshakeException(problem!, head!.StatusCode);
+                    if (offerCompression && response!.Extensions.Count == 0)
+                        throw new WebSocketHandshakeException("the server did not accept permessage-deflate");
                     return (stream, buffer.AsSpan(consumed, filled - consumed).ToArray());
                 }
             }
@@ -91,6 +95,17 @@ internal static class BenchSocket
         {
         }
         stream.Dispose();
+    }
+
+    /// <summary>A compressed client text frame (RSV1), for connections that agreed on permessage-deflate.</summary>
+    public static byte[] BuildCompressedFrame(string text)
+    {
+        using var deflater = new Duplex.Protocol.Deflate.Deflater(9, contextTakeover: false);
+        var (buffer, length) = deflater.Compress(System.Text.Encoding.UTF8.GetBytes(text));
+        var frame = new byte[FrameWriter.GetFrameLength(length, masked: true)];
+        FrameWriter.WriteFrame(frame, Opcode.Text, true, FrameHeader.Rsv1, buffer.AsSpan(0, length), 0x5A3C_9E17u);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return frame;
     }
 
     /// <summary>A client frame (masked with a fixed key: the server unmasks it the same way).</summary>

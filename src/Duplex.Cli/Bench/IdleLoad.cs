@@ -13,19 +13,19 @@ internal sealed record IdleResult(int Opened, int Errors, long? RssBeforeKiB, lo
 internal static class IdleLoad
 {
     public static async Task<IdleResult> RunAsync(Uri uri, int connections, int warmup, int? serverPid, TimeSpan settle,
-        Action<int>? progress, CancellationToken stop)
+        Action<int>? progress, CancellationToken stop, bool compress = false)
     {
         var endPoint = await BenchSocket.ResolveAsync(uri, stop);
         if (warmup > 0)
         {
             // Open and close some connections first, so that what the server pays once (code
             // compiled on first use, pools filled) is not counted as the cost of a connection.
-            var (_, warm) = await OpenAsync(endPoint, uri, warmup, null, stop);
+            var (_, warm) = await OpenAsync(endPoint, uri, warmup, null, stop, compress);
             Close(warm);
             await Task.Delay(settle, stop);
         }
         long? before = serverPid is int pid ? ReadRssKiB(pid) : null;
-        var (errors, sockets) = await OpenAsync(endPoint, uri, connections, progress, stop);
+        var (errors, sockets) = await OpenAsync(endPoint, uri, connections, progress, stop, compress);
         try
         {
             await Task.Delay(settle, stop);
@@ -47,8 +47,13 @@ internal static class IdleLoad
         }
     }
 
+    // With compression, each connection also exchanges one compressed message, so that both
+    // ends have made whatever compression state they keep, then goes quiet.
+    private static readonly Lazy<byte[]> CompressedHello = new(() => BenchSocket.BuildCompressedFrame(
+        "{\"type\":\"hello\",\"text\":\"" + new string('a', 200) + "\"}"));
+
     private static async Task<(int Errors, Stream?[] Sockets)> OpenAsync(System.Net.IPEndPoint endPoint, Uri uri, int connections,
-        Action<int>? progress, CancellationToken stop)
+        Action<int>? progress, CancellationToken stop, bool compress = false)
     {
         var sockets = new Stream?[connections];
         int errors = 0, opened = 0;
@@ -61,8 +66,22 @@ internal static class IdleLoad
                 await gate.WaitAsync(stop);
                 try
                 {
-                    var (socket, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop);
+                    var (socket, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop, compress);
                     sockets[i] = socket;
+                    if (compress)
+                    {
+                        await socket.WriteAsync(CompressedHello.Value, stop);
+                        var counter = new FrameCounter();
+                        var scratch = new byte[4096];
+                        int messages = 0;
+                        while (messages == 0)
+                        {
+                            int read = await socket.ReadAsync(scratch, stop);
+                            if (read == 0)
+                                throw new IOException("the server closed the connection");
+                            messages = counter.Feed(scratch.AsSpan(0, read), out _);
+                        }
+                    }
                     if (Interlocked.Increment(ref opened) % 1000 == 0)
                         progress?.Invoke(opened);
                 }

@@ -54,9 +54,21 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     /// call this for you.
     /// </summary>
     /// <param name="received">Bytes already read past the handshake, which belong to the first frames.</param>
+    /// <param name="compression">
+    /// The permessage-deflate parameters that handshake agreed (see <see cref="Protocol.Deflate.DeflateNegotiation"/>),
+    /// or null; levels come from <see cref="WebSocketOptions.Compression"/>.
+    /// </param>
     public static WebSocketConnection Create(Stream stream, Role role, WebSocketOptions? options = null,
-        string? subProtocol = null, ReadOnlySpan<byte> received = default) =>
-        new(stream, null, role, options ?? new WebSocketOptions(), subProtocol, received);
+        string? subProtocol = null, ReadOnlySpan<byte> received = default, Protocol.Deflate.DeflateParameters? compression = null)
+    {
+        options ??= new WebSocketOptions();
+        var connection = new WebSocketConnection(stream, null, role, options, subProtocol, default);
+        if (compression is not null)
+            connection.UseCompression(compression, options.Compression ?? new PerMessageDeflateOptions());
+        if (!received.IsEmpty)
+            connection._reader.Write(received);
+        return connection;
+    }
 
     // The socket under a TLS stream, so that the close can end TCP with a FIN.
     internal static WebSocketConnection Create(Stream stream, Socket socket, Role role, WebSocketOptions options,
