@@ -75,22 +75,9 @@ public class CompressionBenchmarks
     public async Task Managed()
     {
         await _managedClient.SendAsync(_payload, WebSocketMessageType.Text, true, CancellationToken.None);
-        int received = await ReceiveWholeAsync(_managedServer);
+        int received = await RoundTripBenchmarks.ReceiveWholeAsync(_managedServer, _buffer);
         await _managedServer.SendAsync(_buffer.AsMemory(0, received), WebSocketMessageType.Text, true, CancellationToken.None);
-        await ReceiveWholeAsync(_managedClient);
-    }
-
-    private async ValueTask<int> ReceiveWholeAsync(WebSocket ws)
-    {
-        int filled = 0;
-        ValueWebSocketReceiveResult result;
-        do
-        {
-            result = await ws.ReceiveAsync(_buffer.AsMemory(filled), CancellationToken.None);
-            filled += result.Count;
-        }
-        while (!result.EndOfMessage);
-        return filled;
+        await RoundTripBenchmarks.ReceiveWholeAsync(_managedClient, _buffer);
     }
 
     [Benchmark(Description = "Duplex compressed round trip")]

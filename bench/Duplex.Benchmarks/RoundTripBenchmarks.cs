@@ -47,12 +47,13 @@ public class RoundTripBenchmarks
     public async Task Managed()
     {
         await _managedClient.SendAsync(_payload, WebSocketMessageType.Binary, true, CancellationToken.None);
-        var received = await ReceiveWholeAsync(_managedServer);
+        var received = await ReceiveWholeAsync(_managedServer, _buffer);
         await _managedServer.SendAsync(_buffer.AsMemory(0, received), WebSocketMessageType.Binary, true, CancellationToken.None);
-        await ReceiveWholeAsync(_managedClient);
+        await ReceiveWholeAsync(_managedClient, _buffer);
     }
 
-    private async ValueTask<int> ReceiveWholeAsync(WebSocket ws)
+    /// <summary>Receives a whole ManagedWebSocket message into the buffer; returns its length.</summary>
+    internal static async ValueTask<int> ReceiveWholeAsync(WebSocket ws, byte[] _buffer)
     {
         int filled = 0;
         ValueWebSocketReceiveResult result;

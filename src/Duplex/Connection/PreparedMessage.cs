@@ -99,15 +99,7 @@ public sealed partial class WebSocketConnection
     private async ValueTask SendFrameBytesAsync(byte[] frame, CancellationToken cancellationToken)
     {
         ThrowIfCannotSend();
-        await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
-        bool viaMessageLock = false;
-        if (_streaming)
-        {
-            _frameLock.Exit();
-            await MessageLock.EnterAsync(cancellationToken).ConfigureAwait(false);
-            viaMessageLock = true;
-            await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
-        }
+        bool messageLock = await EnterForMessageAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             ThrowIfCannotSend();
@@ -138,9 +130,7 @@ public sealed partial class WebSocketConnection
         }
         finally
         {
-            _frameLock.Exit();
-            if (viaMessageLock)
-                MessageLock.Exit();
+            ExitForMessage(messageLock);
         }
     }
 }

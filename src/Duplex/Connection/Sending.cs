@@ -206,38 +206,44 @@ public sealed partial class WebSocketConnection
     private async ValueTask SendMessageSlowAsync(Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         ThrowIfCannotSend();
-        await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
-        if (_streaming)
-        {
-            // A streamed message is open: no data frame may go between its frames. Wait for its end.
-            _frameLock.Exit();
-            await MessageLock.EnterAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    await WriteMessageLockedAsync(opcode, payload, cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    _frameLock.Exit();
-                }
-            }
-            finally
-            {
-                MessageLock.Exit();
-            }
-            return;
-        }
+        bool messageLock = await EnterForMessageAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await WriteMessageLockedAsync(opcode, payload, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            _frameLock.Exit();
+            ExitForMessage(messageLock);
         }
+    }
+
+    // Takes _frameLock for a whole data message. When a streamed message is open, no data frame
+    // may go between its frames, so this first waits for its end on the message lock; true then,
+    // and ExitForMessage releases both.
+    private async ValueTask<bool> EnterForMessageAsync(CancellationToken cancellationToken)
+    {
+        await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
+        if (!_streaming)
+            return false;
+        _frameLock.Exit();
+        await MessageLock.EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _frameLock.EnterAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            MessageLock.Exit();
+            throw;
+        }
+        return true;
+    }
+
+    private void ExitForMessage(bool messageLock)
+    {
+        _frameLock.Exit();
+        if (messageLock)
+            MessageLock.Exit();
     }
 
     // Under _frameLock: one whole data message, compressed when permessage-deflate is on and
