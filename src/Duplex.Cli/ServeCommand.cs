@@ -12,9 +12,12 @@ internal static class ServeCommand
         usage: duplex serve [options]
 
         Runs the Duplex WebSocket server. Endpoints:
-          /echo     WebSocket: sends every message back with its type
-          /         a page for trying /echo from a browser
-          /healthz  plain HTTP: 'ok'
+          /          the chat page (rooms, presence, reconnects by itself)
+          /hub       WebSocket: the pub/sub hub (docs/hub-protocol.md)
+          /echo      WebSocket: sends every message back with its type
+          /echo.html a page for trying /echo from a browser
+          /metrics   Prometheus text format
+          /healthz   plain HTTP: 'ok'
 
         options:
           --host ADDRESS          address to listen on (default 127.0.0.1; 0.0.0.0 for all)
@@ -26,6 +29,10 @@ internal static class ServeCommand
           --max-message-size N    largest message accepted, like 16m (default 16m)
           --max-connections N     open connections before new ones get 503 (default 100000)
           --no-compression        do not accept permessage-deflate (on by default: browsers offer it)
+          --history-size N        messages kept per hub channel for recovery (default 100)
+          --history-minutes N     how long they are kept (default 10)
+          --max-channels N        hub channels per connection (default 100)
+          --auth-secret SECRET    require HS256 JWTs on /hub (Authorization: Bearer, or ?access_token=)
           --quiet                 log nothing but errors
         """;
 
@@ -37,7 +44,8 @@ internal static class ServeCommand
             return 0;
         }
         var a = Arguments.Parse(args,
-            ["host", "port", "tls-cert", "tls-key", "tls-password", "allow-origin", "max-message-size", "max-connections"],
+            ["host", "port", "tls-cert", "tls-key", "tls-password", "allow-origin", "max-message-size", "max-connections",
+             "history-size", "history-minutes", "max-channels", "auth-secret"],
             ["quiet", "no-compression"]);
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected argument '{a.Positional[0]}'");
@@ -72,10 +80,26 @@ internal static class ServeCommand
         }
 
         ResourceLimits.RaiseOpenFileLimit();
+        var hubOptions = new Hub.HubOptions
+        {
+            HistorySize = a.Int("history-size", 100, 0, 1_000_000),
+            HistoryAge = TimeSpan.FromMinutes(a.Int("history-minutes", 10, 1, 7 * 24 * 60)),
+            MaxChannelsPerConnection = a.Int("max-channels", 100, 1, 100_000),
+        };
+        if (a.Value("auth-secret") is { } secret)
+        {
+            if (secret.Length < 16)
+                throw new UsageException("--auth-secret must be at least 16 characters");
+            hubOptions.Authenticate = Hub.JwtAuthenticator.Create(secret);
+        }
+        var hub = new Hub.Hub(hubOptions);
         await using var server = new WebSocketServer(options);
         server.Map("/echo", Echo.Handler);
-        string page = ReadResource("wwwroot/index.html");
-        server.MapHttp("/", _ => ValueTask.FromResult(new HttpReply(200, page, "text/html; charset=utf-8")));
+        server.Map("/hub", hub.HandleAsync, hub.RouteOptions);
+        string chat = ReadResource("wwwroot/index.html"), echoPage = ReadResource("wwwroot/echo.html");
+        server.MapHttp("/", _ => ValueTask.FromResult(new HttpReply(200, chat, "text/html; charset=utf-8")));
+        server.MapHttp("/echo.html", _ => ValueTask.FromResult(new HttpReply(200, echoPage, "text/html; charset=utf-8")));
+        server.MapHttp("/metrics", _ => ValueTask.FromResult(new HttpReply(200, hub.FormatMetrics(server), "text/plain; version=0.0.4; charset=utf-8")));
         server.MapHttp("/healthz", _ => ValueTask.FromResult(new HttpReply(200, "ok\n")));
         try
         {
@@ -88,7 +112,8 @@ internal static class ServeCommand
         }
         string scheme = options.Certificate is null ? "ws" : "wss";
         var bound = server.LocalEndPoint!;
-        await console.Error.WriteLineAsync($"duplex {DuplexCli.Version} serving {scheme}://{Format(bound)}/echo (Ctrl+C to stop)");
+        string http = options.Certificate is null ? "http" : "https";
+        await console.Error.WriteLineAsync($"duplex {DuplexCli.Version} serving {scheme}://{Format(bound)}/echo and /hub, chat at {http}://{Format(bound)}/ (Ctrl+C to stop)");
         try
         {
             await Task.Delay(Timeout.Infinite, stop);

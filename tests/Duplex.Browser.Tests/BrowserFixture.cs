@@ -48,6 +48,9 @@ public sealed partial class ServeProcess : IAsyncDisposable
 
     public Uri EchoUrl { get; private set; } = null!;
 
+    /// <summary>The page for trying /echo (the chat page is at the root).</summary>
+    public Uri EchoPageUrl => new(HttpUrl, "/echo.html");
+
     public string Log { get { lock (_log) return _log.ToString(); } }
 
     public static async Task<ServeProcess> StartAsync(params string[] extra)

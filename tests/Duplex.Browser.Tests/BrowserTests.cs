@@ -23,7 +23,7 @@ public class BrowserTests(BrowserFixture fixture)
         var page = await fixture.Browser.NewPageAsync();
         try
         {
-            await page.GotoAsync(serve.HttpUrl.ToString());
+            await page.GotoAsync(serve.EchoPageUrl.ToString());
             await page.Locator("#status.open").WaitForAsync(new() { Timeout = 15_000 });
             await page.FillAsync("#text", "hello from a browser ✓");
             await page.PressAsync("#text", "Enter");

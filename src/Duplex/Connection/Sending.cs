@@ -398,11 +398,38 @@ public sealed partial class WebSocketConnection
 
     // The safety net of corking: runs after the work that gathered the frames, in case the
     // application does not come back to receive.
+    // Unlike the receive loop, it waits for the lock: a sender that holds it may already have
+    // counted on this flush, and would otherwise leave its frames unsent.
     void IThreadPoolWorkItem.Execute()
     {
         Volatile.Write(ref _flushScheduled, 0);
         if (_outputLength > 0)
-            _ = TryFlushAsync().AsTask();
+            _ = FlushWhenFreeAsync();
+    }
+
+    private async Task FlushWhenFreeAsync()
+    {
+        try
+        {
+            await _frameLock.EnterAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+        try
+        {
+            if (!_terminated)
+                await FlushLockedAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            Abort();
+        }
+        finally
+        {
+            _frameLock.Exit();
+        }
     }
 
     private static bool IsSendFailure(Exception e) =>

@@ -1,0 +1,60 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Duplex.Hub;
+
+/// <summary>A message published to a channel, with its place in the channel's order.</summary>
+public sealed class HubMessage
+{
+    private PreparedMessage? _event;
+
+    public HubMessage(string channel, long offset, ReadOnlyMemory<byte> data, string from, DateTimeOffset time)
+    {
+        Channel = channel;
+        Offset = offset;
+        Data = data;
+        From = from;
+        Time = time;
+    }
+
+    public string Channel { get; }
+
+    /// <summary>Position in the channel: 1 for the first message, then one more each time.</summary>
+    public long Offset { get; }
+
+    /// <summary>The published data, as raw JSON.</summary>
+    public ReadOnlyMemory<byte> Data { get; }
+
+    /// <summary>The publisher's client id.</summary>
+    public string From { get; }
+
+    public DateTimeOffset Time { get; }
+
+    /// <summary>The `message` event, framed once and shared by every subscriber.</summary>
+    internal PreparedMessage Event => _event ??= PreparedMessage.Create(Json.Write(Write), MessageType.Text);
+
+    internal void Write(Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteString("type", "message");
+        w.WriteString("channel", Channel);
+        w.WriteNumber("offset", Offset);
+        w.WritePropertyName("data");
+        w.WriteRawValue(Data.Span, skipInputValidation: true);
+        w.WriteString("from", From);
+        w.WriteString("time", Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
+        w.WriteEndObject();
+    }
+}
+
+internal static class Json
+{
+    /// <summary>Writes one JSON value with a fresh writer and returns its UTF-8 bytes.</summary>
+    public static byte[] Write(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+            write(writer);
+        return buffer.WrittenSpan.ToArray();
+    }
+}

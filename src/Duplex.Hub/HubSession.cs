@@ -1,0 +1,340 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Duplex.Protocol;
+
+namespace Duplex.Hub;
+
+/// <summary>
+/// One client of the hub: reads its requests, and writes what is queued for it (answers, events,
+/// channel messages) in order from one writer loop. The queue is bounded in messages and bytes;
+/// a client that falls behind is closed with 1013 rather than growing memory.
+/// </summary>
+internal sealed partial class HubSession
+{
+    private readonly Hub _hub;
+    private readonly WebSocketConnection _connection;
+    private readonly Queue<PreparedMessage> _queue = new();
+    private long _queuedBytes;
+    private bool _overflowed;
+    private TaskCompletionSource? _wake;
+    private int _errorsInARow;
+
+    public HubSession(Hub hub, WebSocketConnection connection, string clientId, HubIdentity identity)
+    {
+        _hub = hub;
+        _connection = connection;
+        ClientId = clientId;
+        Identity = identity;
+    }
+
+    public string ClientId { get; }
+
+    public HubIdentity Identity { get; }
+
+    /// <summary>The channels this client is in (guarded by each channel's lock).</summary>
+    public HashSet<string> Channels { get; } = [];
+
+    public void Send(byte[] json) => Send(PreparedMessage.Create(json, MessageType.Text));
+
+    /// <summary>
+    /// Queues a message for this client. A replay of history on join is not held to the queue's
+    /// limits: it is bounded by the history itself, and the queue only refers to messages the
+    /// history keeps anyway.
+    /// </summary>
+    public void Send(PreparedMessage message, bool replay = false)
+    {
+        TaskCompletionSource? wake;
+        lock (_queue)
+        {
+            if (_overflowed)
+                return;
+            var options = _hub.Options;
+            if (!replay && (_queue.Count + 1 > options.MaxQueuedMessages || _queuedBytes + message.Payload.Length > options.MaxQueuedBytes))
+            {
+                // A slow consumer: drop it now; it recovers what it missed with `since`.
+                _overflowed = true;
+                _queue.Clear();
+                _hub.Metrics.Dropped();
+                _ = _connection.CloseAsync(CloseStatus.TryAgainLater, "too slow: reconnect and recover with since");
+                wake = _wake;
+                _wake = null;
+            }
+            else
+            {
+                _queue.Enqueue(message);
+                if (!replay)
+                    _queuedBytes += message.Payload.Length;
+                wake = _wake;
+                _wake = null;
+            }
+        }
+        wake?.TrySetResult();
+    }
+
+    public async Task RunAsync()
+    {
+        Send(Json.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "welcome");
+            w.WriteString("client", ClientId);
+            w.WriteEndObject();
+        }));
+        var writer = WriteLoopAsync();
+        try
+        {
+            while (true)
+            {
+                var message = await _connection.ReceiveAsync().ConfigureAwait(false);
+                if (message.IsClose)
+                    break;
+                _hub.Metrics.Received(message.Payload.Length);
+                if (!Handle(message) && ++_errorsInARow >= _hub.Options.MaxConsecutiveErrors)
+                {
+                    await _connection.CloseAsync(CloseStatus.PolicyViolation, "too many malformed requests").ConfigureAwait(false);
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            lock (_queue)
+            {
+                _overflowed = true; // no more writes
+                _wake?.TrySetResult();
+            }
+            await writer.ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<PreparedMessage>();
+        while (true)
+        {
+            Task? wait = null;
+            lock (_queue)
+            {
+                if (_queue.Count == 0)
+                {
+                    if (_overflowed)
+                        return;
+                    _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    wait = _wake.Task;
+                }
+                else
+                {
+                    while (_queue.TryDequeue(out var next))
+                        batch.Add(next);
+                    _queuedBytes = 0;
+                }
+            }
+            if (wait is not null)
+            {
+                await wait.ConfigureAwait(false);
+                continue;
+            }
+            try
+            {
+                foreach (var message in batch)
+                    await _connection.SendAsync(message).ConfigureAwait(false);
+            }
+            catch (WebSocketClosedException)
+            {
+                return;
+            }
+            batch.Clear();
+        }
+    }
+
+    // One request; false when it was malformed.
+    private bool Handle(WebSocketMessage message)
+    {
+        if (message.Type != MessageType.Text)
+            return Fail(null, "bad_request", "requests are JSON text messages");
+        if (message.Payload.Length > _hub.Options.MaxRequestBytes)
+            return Fail(null, "too_large", $"requests are at most {_hub.Options.MaxRequestBytes} bytes");
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(message.Payload);
+        }
+        catch (JsonException)
+        {
+            return Fail(null, "bad_request", "not JSON");
+        }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                return Fail(null, "bad_request", "a request is a JSON object");
+            string? id = root.TryGetProperty("id", out var idElement)
+                ? idElement.ValueKind switch
+                {
+                    JsonValueKind.String => idElement.GetString(),
+                    JsonValueKind.Number => idElement.GetRawText(),
+                    _ => null,
+                }
+                : null;
+            string? type = root.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+            switch (type)
+            {
+                case "ping":
+                    Ok(id);
+                    return Succeeded();
+                case "join":
+                    return JoinRequest(root, id);
+                case "leave":
+                    if (!TryChannel(root, id, out string leaving))
+                        return false;
+                    _hub.Leave(this, leaving);
+                    Ok(id, w => w.WriteString("channel", leaving));
+                    return Succeeded();
+                case "publish":
+                    return PublishRequest(root, id);
+                case "history":
+                    return HistoryRequest(root, id);
+                case "presence":
+                    if (!TryChannel(root, id, out string channel))
+                        return false;
+                    var members = _hub.Presence(channel);
+                    Ok(id, w =>
+                    {
+                        w.WriteString("channel", channel);
+                        w.WriteStartArray("members");
+                        foreach (var (client, info) in members)
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("client", client);
+                            w.WritePropertyName("info");
+                            if (info is null)
+                                w.WriteNullValue();
+                            else
+                                w.WriteRawValue(info, skipInputValidation: true);
+                            w.WriteEndObject();
+                        }
+                        w.WriteEndArray();
+                    });
+                    return Succeeded();
+                default:
+                    return Fail(id, "bad_request", type is null ? "a request needs a type" : $"unknown request type '{type}'");
+            }
+        }
+    }
+
+    private bool JoinRequest(JsonElement root, string? id)
+    {
+        if (!TryChannel(root, id, out string channel))
+            return false;
+        if (!Identity.CanJoin(channel))
+            return Fail(id, "forbidden", $"you may not join '{channel}'");
+        bool member;
+        lock (Channels)
+            member = Channels.Contains(channel);
+        if (!member && Channels.Count >= _hub.Options.MaxChannelsPerConnection)
+            return Fail(id, "too_many_channels", $"at most {_hub.Options.MaxChannelsPerConnection} channels per connection");
+        long? since = null;
+        if (root.TryGetProperty("since", out var s))
+        {
+            if (s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long value) || value < 0)
+                return Fail(id, "bad_request", "since is an offset: a whole number, 0 or more");
+            since = value;
+        }
+        byte[]? info = root.TryGetProperty("info", out var i)
+            ? System.Text.Encoding.UTF8.GetBytes(i.GetRawText())
+            : Identity.Subject.Length > 0 ? Json.Write(w => { w.WriteStartObject(); w.WriteString("user", Identity.Subject); w.WriteEndObject(); }) : null;
+        if (info is { Length: > 1024 })
+            return Fail(id, "too_large", "info is at most 1 KiB");
+        _hub.Join(this, channel, since, info, id);
+        return Succeeded();
+    }
+
+    private bool PublishRequest(JsonElement root, string? id)
+    {
+        if (!TryChannel(root, id, out string channel))
+            return false;
+        if (!root.TryGetProperty("data", out var data))
+            return Fail(id, "bad_request", "publish needs data");
+        if (!Identity.CanPublish(channel))
+            return Fail(id, "forbidden", $"you may not publish to '{channel}'");
+        bool member;
+        lock (Channels)
+            member = Channels.Contains(channel);
+        if (!member)
+            return Fail(id, "not_joined", $"join '{channel}' before publishing to it");
+        var message = _hub.Publish(this, channel, System.Text.Encoding.UTF8.GetBytes(data.GetRawText()));
+        Ok(id, w =>
+        {
+            w.WriteString("channel", channel);
+            w.WriteNumber("offset", message.Offset);
+        });
+        return Succeeded();
+    }
+
+    private bool HistoryRequest(JsonElement root, string? id)
+    {
+        if (!TryChannel(root, id, out string channel))
+            return false;
+        if (!Identity.CanJoin(channel))
+            return Fail(id, "forbidden", $"you may not read '{channel}'");
+        int limit = _hub.Options.HistorySize;
+        if (root.TryGetProperty("limit", out var l) && (l.ValueKind != JsonValueKind.Number || !l.TryGetInt32(out limit) || limit < 0))
+            return Fail(id, "bad_request", "limit is a whole number, 0 or more");
+        var messages = _hub.History(channel, limit);
+        Ok(id, w =>
+        {
+            w.WriteString("channel", channel);
+            w.WriteStartArray("messages");
+            foreach (var message in messages)
+                message.Write(w);
+            w.WriteEndArray();
+        });
+        return Succeeded();
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.:/-]{1,64}$")]
+    private static partial Regex ChannelName();
+
+    private bool TryChannel(JsonElement root, string? id, out string channel)
+    {
+        channel = root.TryGetProperty("channel", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() ?? "" : "";
+        if (ChannelName().IsMatch(channel))
+            return true;
+        Fail(id, "bad_channel", "a channel name is 1-64 letters, digits, or - _ . : /");
+        return false;
+    }
+
+    private bool Succeeded()
+    {
+        _errorsInARow = 0;
+        return true;
+    }
+
+    private void Ok(string? id, Action<Utf8JsonWriter>? fields = null)
+    {
+        if (id is null)
+            return;
+        Send(Json.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "ok");
+            Hub.WriteId(w, id);
+            fields?.Invoke(w);
+            w.WriteEndObject();
+        }));
+    }
+
+    private bool Fail(string? id, string code, string text)
+    {
+        Send(Json.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "error");
+            Hub.WriteId(w, id);
+            w.WriteString("code", code);
+            w.WriteString("message", text);
+            w.WriteEndObject();
+        }));
+        return false;
+    }
+}
