@@ -1,0 +1,277 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Threading.Channels;
+
+namespace Duplex.Hub;
+
+/// <summary>A message received from a hub channel.</summary>
+public sealed record HubChannelMessage(string Channel, long Offset, JsonElement Data, string From, DateTimeOffset Time);
+
+/// <summary>The hub refused a request (its error code and message).</summary>
+public sealed class HubException(string code, string message) : Exception(message)
+{
+    public string Code { get; } = code;
+}
+
+/// <summary>Settings for <see cref="HubClient"/>.</summary>
+public sealed class HubClientOptions
+{
+    /// <summary>The WebSocket settings (headers such as Authorization, TLS, compression).</summary>
+    public WebSocketClientOptions Connection { get; set; } = new();
+
+    /// <summary>First wait before reconnecting; it doubles on each failure, with jitter. Default 0.5 s.</summary>
+    public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Longest wait between reconnection attempts. Default 30 s.</summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a request waits for its answer. Default 30 s.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// A .NET client for the Duplex hub: join channels, publish (awaiting the hub's acknowledgement),
+/// read messages as an async stream. It reconnects by itself with exponential backoff and jitter,
+/// joins its channels again with <c>since</c>, and so recovers the messages it missed; each
+/// message is delivered once, in offset order per channel.
+/// </summary>
+public sealed class HubClient : IAsyncDisposable
+{
+    private readonly Uri _uri;
+    private readonly HubClientOptions _options;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<JsonElement>> _pending = new();
+    private readonly ConcurrentDictionary<string, (long LastOffset, string? Info)> _channels = new();
+    private readonly Channel<HubChannelMessage> _messages = Channel.CreateUnbounded<HubChannelMessage>(new() { SingleReader = true });
+    private TaskCompletionSource<WebSocketConnection> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Task _run;
+    private int _nextId;
+
+    private HubClient(Uri uri, HubClientOptions options)
+    {
+        _uri = uri;
+        _options = options;
+        _run = RunAsync();
+    }
+
+    /// <summary>Starts the client and waits for its first connection.</summary>
+    public static async Task<HubClient> ConnectAsync(Uri uri, HubClientOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var client = new HubClient(uri, options ?? new HubClientOptions());
+        try
+        {
+            await client._connected.Task.WaitAsync(client._options.Connection.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return client;
+    }
+
+    /// <summary>This connection's client id (it changes when the client reconnects).</summary>
+    public string? ClientId { get; private set; }
+
+    /// <summary>How many times the client has reconnected.</summary>
+    public int Reconnects { get; private set; }
+
+    /// <summary>Joins a channel; returns its latest offset. Messages published from then on arrive through <see cref="ReadAllAsync"/>.</summary>
+    public async Task<long> JoinAsync(string channel, object? info = null, CancellationToken cancellationToken = default)
+    {
+        string? infoJson = info is null ? null : JsonSerializer.Serialize(info);
+        var answer = await RequestAsync(w =>
+        {
+            w.WriteString("type", "join");
+            w.WriteString("channel", channel);
+            if (infoJson is not null)
+            {
+                w.WritePropertyName("info");
+                w.WriteRawValue(infoJson);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        long latest = answer.GetProperty("offset").GetInt64();
+        _channels.AddOrUpdate(channel, (latest, infoJson), (_, old) => (Math.Max(old.LastOffset, latest), infoJson));
+        return latest;
+    }
+
+    public async Task LeaveAsync(string channel, CancellationToken cancellationToken = default)
+    {
+        _channels.TryRemove(channel, out _);
+        await RequestAsync(w =>
+        {
+            w.WriteString("type", "leave");
+            w.WriteString("channel", channel);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Publishes data (serialized as JSON); returns the message's offset once the hub has accepted it.</summary>
+    public async Task<long> PublishAsync(string channel, object? data, CancellationToken cancellationToken = default)
+    {
+        string json = JsonSerializer.Serialize(data);
+        var answer = await RequestAsync(w =>
+        {
+            w.WriteString("type", "publish");
+            w.WriteString("channel", channel);
+            w.WritePropertyName("data");
+            w.WriteRawValue(json);
+        }, cancellationToken).ConfigureAwait(false);
+        return answer.GetProperty("offset").GetInt64();
+    }
+
+    /// <summary>Messages from the channels joined, once each, in offset order per channel, across reconnections.</summary>
+    public async IAsyncEnumerable<HubChannelMessage> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (await _messages.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (_messages.Reader.TryRead(out var message))
+                yield return message;
+        }
+    }
+
+    private async Task<JsonElement> RequestAsync(Action<Utf8JsonWriter> fields, CancellationToken cancellationToken)
+    {
+        string id = Interlocked.Increment(ref _nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var answer = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = answer;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+            timeout.CancelAfter(_options.RequestTimeout);
+            var ws = await _connected.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+            byte[] request = Json.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("id", id);
+                fields(w);
+                w.WriteEndObject();
+            });
+            await ws.SendTextAsync(request, timeout.Token).ConfigureAwait(false);
+            var result = await answer.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+            if (result.GetProperty("type").GetString() == "error")
+                throw new HubException(result.GetProperty("code").GetString() ?? "error", result.GetProperty("message").GetString() ?? "");
+            return result;
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+        }
+    }
+
+    // Connect, rejoin with since, read until the connection ends, back off, repeat.
+    private async Task RunAsync()
+    {
+        int failures = 0;
+        while (!_stop.IsCancellationRequested)
+        {
+            WebSocketConnection? ws = null;
+            try
+            {
+                ws = await WebSocketClient.ConnectAsync(_uri, _options.Connection, _stop.Token).ConfigureAwait(false);
+                failures = 0;
+                await ReadAsync(ws).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
+            {
+                if (e is WebSocketHandshakeException { StatusCode: 401 or 403 })
+                    _connected.TrySetException(e); // refused: retrying will not help the first connect
+            }
+            finally
+            {
+                if (ws is not null)
+                {
+                    await ws.DisposeAsync().ConfigureAwait(false);
+                    if (_connected.Task.IsCompletedSuccessfully)
+                        _connected = new TaskCompletionSource<WebSocketConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+                foreach (var request in _pending.Values)
+                    request.TrySetException(new WebSocketClosedException("The hub connection was lost; the request may not have been done."));
+            }
+            if (_stop.IsCancellationRequested)
+                break;
+            // Exponential backoff with full jitter, so that many clients do not return at once.
+            double ceiling = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, failures++));
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(ceiling * (0.5 + Random.Shared.NextDouble() / 2)), _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            Reconnects++;
+        }
+        _messages.Writer.TryComplete();
+    }
+
+    private async Task ReadAsync(WebSocketConnection ws)
+    {
+        while (true)
+        {
+            var message = await ws.ReceiveAsync(_stop.Token).ConfigureAwait(false);
+            if (message.IsClose)
+                return;
+            using var document = JsonDocument.Parse(message.Payload);
+            var root = document.RootElement;
+            switch (root.GetProperty("type").GetString())
+            {
+                case "welcome":
+                    ClientId = root.GetProperty("client").GetString();
+                    await RejoinAsync(ws).ConfigureAwait(false);
+                    _connected.TrySetResult(ws);
+                    break;
+                case "message":
+                    string channel = root.GetProperty("channel").GetString()!;
+                    long offset = root.GetProperty("offset").GetInt64();
+                    if (_channels.TryGetValue(channel, out var state) && offset > state.LastOffset)
+                    {
+                        _channels[channel] = (offset, state.Info);
+                        await _messages.Writer.WriteAsync(new HubChannelMessage(channel, offset, root.GetProperty("data").Clone(),
+                            root.GetProperty("from").GetString() ?? "", root.GetProperty("time").GetDateTimeOffset())).ConfigureAwait(false);
+                    }
+                    break;
+                case "ok" or "error":
+                    if (root.TryGetProperty("id", out var id) && id.GetString() is { } key && _pending.TryGetValue(key, out var pending))
+                        pending.TrySetResult(root.Clone());
+                    break;
+            }
+        }
+    }
+
+    // Back after a disconnect: join every channel again from the last offset seen. Missed
+    // messages follow the answer; when they are gone (recovered: false) the stream simply goes on.
+    private async Task RejoinAsync(WebSocketConnection ws)
+    {
+        foreach (var (channel, state) in _channels)
+        {
+            byte[] join = Json.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("type", "join");
+                w.WriteString("channel", channel);
+                w.WriteNumber("since", state.LastOffset);
+                if (state.Info is not null)
+                {
+                    w.WritePropertyName("info");
+                    w.WriteRawValue(state.Info);
+                }
+                w.WriteEndObject();
+            });
+            await ws.SendTextAsync(join).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _run.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _stop.Dispose();
+    }
+}

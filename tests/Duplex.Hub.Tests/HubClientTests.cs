@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using Duplex.Testing;
+
+namespace Duplex.Hub.Tests;
+
+public class HubClientTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Joins_publishes_with_acks_and_reads_messages()
+    {
+        var (server, _) = await HubServer.StartAsync();
+        await using var _s = server;
+        await using var client = await HubClient.ConnectAsync(server.Url("/hub"));
+        Assert.NotNull(client.ClientId);
+        Assert.Equal(0, await client.JoinAsync("room", new { name = "ada" }));
+        Assert.Equal(1, await client.PublishAsync("room", new { text = "hello" }));
+        Assert.Equal(2, await client.PublishAsync("room", new { text = "again" }));
+        var received = new List<HubChannelMessage>();
+        await foreach (var m in client.ReadAllAsync().WithCancellation(new CancellationTokenSource(Wait).Token))
+        {
+            received.Add(m);
+            if (received.Count == 2)
+                break;
+        }
+        Assert.Equal([1L, 2L], received.Select(m => m.Offset));
+        Assert.Equal("hello", received[0].Data.GetProperty("text").GetString());
+        Assert.Equal(client.ClientId, received[0].From);
+        var refused = await Assert.ThrowsAsync<HubException>(() => client.PublishAsync("elsewhere", 1));
+        Assert.Equal("not_joined", refused.Code);
+    }
+
+    [Fact]
+    public async Task Reconnects_by_itself_and_recovers_missed_messages_once_each_in_order()
+    {
+        var hub = new Hub();
+        var serverSide = new ConcurrentQueue<WebSocketConnection>();
+        await using var server = await Loopback.StartEchoServerAsync(configure: s => s.Map("/hub", (ws, request, stopping) =>
+        {
+            serverSide.Enqueue(ws);
+            return hub.HandleAsync(ws, request, stopping);
+        }, hub.RouteOptions));
+        await using var client = await HubClient.ConnectAsync(server.Url("/hub"), new HubClientOptions { InitialBackoff = TimeSpan.FromMilliseconds(100) });
+        await client.JoinAsync("news");
+        await using var publisher = await HubClient.ConnectAsync(server.Url("/hub"));
+        await publisher.JoinAsync("news");
+        await publisher.PublishAsync("news", 1);
+
+        var messages = client.ReadAllAsync(new CancellationTokenSource(Wait).Token).GetAsyncEnumerator();
+        Assert.True(await messages.MoveNextAsync());
+        Assert.Equal(1, messages.Current.Offset);
+
+        // Drop the client's connection from the server side; publish while it is away.
+        Assert.True(serverSide.TryDequeue(out var first));
+        first.Abort();
+        for (int i = 2; i <= 4; i++)
+            await publisher.PublishAsync("news", i);
+
+        for (long expected = 2; expected <= 4; expected++)
+        {
+            Assert.True(await messages.MoveNextAsync());
+            Assert.Equal(expected, messages.Current.Offset);
+            Assert.Equal(expected, messages.Current.Data.GetInt64());
+        }
+        Assert.True(client.Reconnects >= 1);
+        Assert.Equal(5, await client.PublishAsync("news", 5)); // usable again after reconnecting
+        Assert.True(await messages.MoveNextAsync());
+        Assert.Equal(5, messages.Current.Offset);
+        await messages.DisposeAsync();
+    }
+}
