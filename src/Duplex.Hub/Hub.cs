@@ -116,8 +116,12 @@ public sealed partial class Hub
                 foreach (var message in missed)
                     session.Send(message.Event, replay: true);
             }
-            others = wasMember ? [] : state.Members.Keys.Where(s => s != session).ToList();
+            others = wasMember || state.Members.Count > _options.MaxPresenceEventMembers
+                ? []
+                : state.Members.Keys.Where(s => s != session).ToList();
         }
+        if (others.Count == 0)
+            return;
         var joined = PreparedMessage.Create(Json.Write(w =>
         {
             w.WriteStartObject();
@@ -145,10 +149,12 @@ public sealed partial class Hub
             if (!state.Members.Remove(session))
                 return;
             session.Channels.Remove(channel);
-            others = [.. state.Members.Keys];
+            others = state.Members.Count >= _options.MaxPresenceEventMembers ? [] : [.. state.Members.Keys];
             if (state.Members.Count == 0)
                 _channels.TryRemove(new KeyValuePair<string, Channel>(channel, state));
         }
+        if (others.Count == 0)
+            return;
         var left = PreparedMessage.Create(Json.Write(w =>
         {
             w.WriteStartObject();

@@ -23,6 +23,13 @@ public sealed class HubOptions
     /// <summary>Outgoing bytes a connection may have queued before it is closed with 1013. Default 4 MiB.</summary>
     public long MaxQueuedBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// Channels up to this many members announce joins and leaves to everyone in them; larger
+    /// ones only answer presence queries, since announcing each of N joins to N members costs N².
+    /// Default 1,000.
+    /// </summary>
+    public int MaxPresenceEventMembers { get; set; } = 1000;
+
     /// <summary>Malformed requests in a row after which a connection is closed with 1008. Default 10.</summary>
     public int MaxConsecutiveErrors { get; set; } = 10;
 

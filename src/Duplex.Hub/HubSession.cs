@@ -37,13 +37,15 @@ internal sealed partial class HubSession
     public void Send(byte[] json) => Send(PreparedMessage.Create(json, MessageType.Text));
 
     /// <summary>
-    /// Queues a message for this client. A replay of history on join is not held to the queue's
-    /// limits: it is bounded by the history itself, and the queue only refers to messages the
-    /// history keeps anyway.
+    /// Sends a message to this client: at once when nothing else is being sent to it (so a
+    /// fan-out is one non-blocking write per subscriber, with no thread hop), otherwise through
+    /// its queue. A replay of history on join is not held to the queue's limits: it is bounded by
+    /// the history itself, and the queue only refers to messages the history keeps anyway.
     /// </summary>
     public void Send(PreparedMessage message, bool replay = false)
     {
-        TaskCompletionSource? wake;
+        TaskCompletionSource? wake = null;
+        bool direct = false;
         lock (_queue)
         {
             if (_overflowed)
@@ -59,11 +61,76 @@ internal sealed partial class HubSession
                 wake = _wake;
                 _wake = null;
             }
+            else if (!_writing && _queue.Count == 0)
+            {
+                _writing = true;
+                direct = true;
+            }
             else
             {
                 _queue.Enqueue(message);
                 if (!replay)
                     _queuedBytes += message.Payload.Length;
+                wake = _wake;
+                _wake = null;
+            }
+        }
+        if (direct)
+            SendDirect(message);
+        else
+            wake?.TrySetResult();
+    }
+
+    private bool _writing; // a send is under way (direct, or the writer loop's batch)
+
+    private void SendDirect(PreparedMessage message)
+    {
+        ValueTask send;
+        try
+        {
+            send = _connection.SendAsync(message);
+        }
+        catch (WebSocketClosedException)
+        {
+            FinishDirect();
+            return;
+        }
+        if (!send.IsCompleted)
+        {
+            _ = CompleteDirectAsync(send);
+            return;
+        }
+        try
+        {
+            send.GetAwaiter().GetResult();
+        }
+        catch (WebSocketClosedException)
+        {
+        }
+        FinishDirect();
+    }
+
+    private async Task CompleteDirectAsync(ValueTask send)
+    {
+        try
+        {
+            await send.ConfigureAwait(false);
+        }
+        catch (WebSocketClosedException)
+        {
+        }
+        FinishDirect();
+    }
+
+    // After a direct send: what was queued meanwhile goes to the writer loop.
+    private void FinishDirect()
+    {
+        TaskCompletionSource? wake = null;
+        lock (_queue)
+        {
+            _writing = false;
+            if (_queue.Count > 0 || _overflowed)
+            {
                 wake = _wake;
                 _wake = null;
             }
@@ -115,15 +182,16 @@ internal sealed partial class HubSession
             Task? wait = null;
             lock (_queue)
             {
-                if (_queue.Count == 0)
+                if (_queue.Count == 0 || _writing)
                 {
-                    if (_overflowed)
+                    if (_overflowed && _queue.Count == 0 && !_writing)
                         return;
                     _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     wait = _wake.Task;
                 }
                 else
                 {
+                    _writing = true;
                     while (_queue.TryDequeue(out var next))
                         batch.Add(next);
                     _queuedBytes = 0;
@@ -143,7 +211,12 @@ internal sealed partial class HubSession
             {
                 return;
             }
-            batch.Clear();
+            finally
+            {
+                batch.Clear();
+                lock (_queue)
+                    _writing = false;
+            }
         }
     }
 

@@ -324,3 +324,27 @@ public class BenchTests
         Assert.StartsWith("duplex: " + message, run.Error);
     }
 }
+
+/// <summary>`duplex bench fanout` against `duplex serve`'s hub in this process.</summary>
+public class FanoutBenchTests
+{
+    [Fact]
+    public async Task Fanout_mode_counts_deliveries_to_every_subscriber()
+    {
+        using var stop = new CancellationTokenSource();
+        var serve = new CliRun();
+        var serving = serve.RunAsync(stop.Token, "serve", "--port", "0", "--quiet");
+        string url = (await serve.WaitForServingAsync()).Replace("/echo", "/hub");
+        var (code, run) = await CliRun.RunAsync("", "bench", "fanout", url, "--subscribers", "20", "--duration", "1", "--json", "--quiet");
+        Assert.Equal(0, code);
+        var result = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]).RootElement;
+        Assert.Equal(20, result.GetProperty("subscribers").GetInt32());
+        long published = result.GetProperty("published").GetInt64();
+        Assert.True(published > 0);
+        // Every subscriber got every message (the publisher is not counted).
+        Assert.True(result.GetProperty("delivered").GetInt64() >= (published - 32) * 20);
+        Assert.Equal(0, result.GetProperty("errors").GetInt64());
+        stop.Cancel();
+        await serving;
+    }
+}

@@ -20,6 +20,8 @@ internal static class BenchCommand
                      --warmup-connections N (500: opened and closed first, so one-time costs
                      such as compiling code are not counted per connection)
                      --compress (offer permessage-deflate and exchange one compressed message each)
+          fanout     a Duplex hub (ws://…/hub): subscribers join one channel, one publisher publishes
+                     --subscribers N (10000)  --size BYTES (100)  --duration SECONDS (10)  --pid PID
           handshake  workers connect, upgrade and close cleanly, over and over
                      --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
 
@@ -31,15 +33,15 @@ internal static class BenchCommand
         if (args.Length == 0 || args.Contains("--help") || args.Contains("-h"))
         {
             if (args.Length == 0)
-                throw new UsageException("bench needs a mode: echo, idle or handshake");
+                throw new UsageException("bench needs a mode: echo, idle, handshake or fanout");
             await console.Out.WriteLineAsync(Help);
             return 0;
         }
         string mode = args[0];
         var a = Arguments.Parse(args[1..],
-            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections"], ["text", "json", "quiet", "compress"]);
-        if (mode is not ("echo" or "idle" or "handshake"))
-            throw new UsageException($"unknown bench mode '{mode}' (echo, idle or handshake)");
+            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections", "subscribers"], ["text", "json", "quiet", "compress"]);
+        if (mode is not ("echo" or "idle" or "handshake" or "fanout"))
+            throw new UsageException($"unknown bench mode '{mode}' (echo, idle, handshake or fanout)");
         if (a.Positional.Count != 1)
             throw new UsageException(a.Positional.Count == 0 ? "bench needs the server's URL, like ws://127.0.0.1:8080/echo" : $"unexpected argument '{a.Positional[1]}'");
         if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme != "ws")
@@ -51,6 +53,7 @@ internal static class BenchCommand
         {
             "echo" => await EchoAsync(uri, a, json, progress, console, stop),
             "idle" => await IdleAsync(uri, a, json, progress, console, stop),
+            "fanout" => await FanoutAsync(uri, a, json, progress, console, stop),
             _ => await HandshakeAsync(uri, a, json, progress, console, stop),
         };
     }
@@ -164,6 +167,42 @@ internal static class BenchCommand
             await o.WriteLineAsync($"  errors       {result.Errors,13:N0}");
         }
         return result.Completed > 0 ? 0 : 1;
+    }
+
+    private static async Task<int> FanoutAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)
+    {
+        int subscribers = a.Int("subscribers", 10_000, 1, 1_000_000);
+        int? pid = a.Value("pid") is null ? null : a.Int("pid", 0, 1, int.MaxValue);
+        var result = await FanoutLoad.RunAsync(uri, subscribers, a.Int("size", 100, 0, 1 << 20),
+            TimeSpan.FromSeconds(a.Seconds("duration", 10, 0.1, 86_400)), pid,
+            progress is null ? null : (seconds, count) => progress.Write($"\r  {seconds,5:0.0} s  {count / seconds,12:N0} deliveries/s   "), stop);
+        progress?.WriteLine();
+        double rate = result.Delivered / result.Seconds;
+        if (json)
+        {
+            await WriteJsonAsync(console, w =>
+            {
+                w.WriteString("mode", "fanout");
+                w.WriteString("url", uri.ToString());
+                w.WriteNumber("subscribers", result.Subscribers);
+                w.WriteNumber("published", result.Published);
+                w.WriteNumber("delivered", result.Delivered);
+                w.WriteNumber("deliveriesPerSecond", Math.Round(rate, 1));
+                if (result.KiBPerSubscriber is double per)
+                    w.WriteNumber("kibPerSubscriber", Math.Round(per, 2));
+                w.WriteNumber("errors", result.Errors);
+            });
+        }
+        else
+        {
+            var o = console.Out;
+            await o.WriteLineAsync($"fanout {uri}: {result.Subscribers:N0} subscribers, {result.Published:N0} messages published in {result.Seconds:0.#} s");
+            await o.WriteLineAsync($"  deliveries/s {rate,14:N0}");
+            if (result.KiBPerSubscriber is double per)
+                await o.WriteLineAsync($"  server RSS   {result.RssBeforeKiB:N0} KiB -> {result.RssAfterKiB:N0} KiB: {per:0.00} KiB per subscriber");
+            await o.WriteLineAsync($"  errors       {result.Errors,14:N0}");
+        }
+        return result.Delivered > 0 ? 0 : 1;
     }
 
     private static string Latency(Histogram h) =>
