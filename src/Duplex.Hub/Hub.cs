@@ -128,11 +128,7 @@ public sealed partial class Hub
             w.WriteString("type", "joined");
             w.WriteString("channel", channel);
             w.WriteString("client", session.ClientId);
-            w.WritePropertyName("info");
-            if (info is null)
-                w.WriteNullValue();
-            else
-                w.WriteRawValue(info, skipInputValidation: true);
+            Json.WriteRaw(w, "info", info);
             w.WriteEndObject();
         }), MessageType.Text);
         foreach (var other in others)

@@ -49,6 +49,16 @@ public sealed class HubMessage
 
 internal static class Json
 {
+    /// <summary>Writes a property whose value is raw JSON, or null.</summary>
+    public static void WriteRaw(Utf8JsonWriter w, string name, byte[]? json)
+    {
+        w.WritePropertyName(name);
+        if (json is null)
+            w.WriteNullValue();
+        else
+            w.WriteRawValue(json, skipInputValidation: true);
+    }
+
     /// <summary>Writes one JSON value with a fresh writer and returns its UTF-8 bytes.</summary>
     public static byte[] Write(Action<Utf8JsonWriter> write)
     {

@@ -279,11 +279,7 @@ internal sealed partial class HubSession
                         {
                             w.WriteStartObject();
                             w.WriteString("client", client);
-                            w.WritePropertyName("info");
-                            if (info is null)
-                                w.WriteNullValue();
-                            else
-                                w.WriteRawValue(info, skipInputValidation: true);
+                            Json.WriteRaw(w, "info", info);
                             w.WriteEndObject();
                         }
                         w.WriteEndArray();
