@@ -172,9 +172,13 @@ public sealed partial class Hub
         {
             var message = _engine.Publish(channel, data, session.ClientId);
             var frame = message.Event;
-            foreach (var member in state.Members.Keys)
+            // A snapshot: a send that fails can end its connection on this very thread, and its
+            // leaving (the lock is re-entrant) must not change the set while it is walked.
+            var members = new HubSession[state.Members.Count];
+            state.Members.Keys.CopyTo(members, 0);
+            foreach (var member in members)
                 member.Send(frame);
-            Metrics.Published(state.Members.Count, frame.Payload.Length);
+            Metrics.Published(members.Length, frame.Payload.Length);
             return message;
         }
     }
