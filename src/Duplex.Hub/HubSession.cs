@@ -45,7 +45,7 @@ internal sealed partial class HubSession
     public void Send(PreparedMessage message, bool replay = false)
     {
         TaskCompletionSource? wake = null;
-        bool direct = false;
+        bool direct = false, dropped = false;
         lock (_queue)
         {
             if (_overflowed)
@@ -57,7 +57,7 @@ internal sealed partial class HubSession
                 _overflowed = true;
                 _queue.Clear();
                 _hub.Metrics.Dropped();
-                _ = _connection.CloseAsync(CloseStatus.TryAgainLater, "too slow: reconnect and recover with since");
+                dropped = true;
                 wake = _wake;
                 _wake = null;
             }
@@ -75,6 +75,8 @@ internal sealed partial class HubSession
                 _wake = null;
             }
         }
+        if (dropped)
+            _ = _connection.CloseAsync(CloseStatus.TryAgainLater, "too slow: reconnect and recover with since");
         if (direct)
             SendDirect(message);
         else
