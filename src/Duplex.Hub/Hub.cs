@@ -120,19 +120,7 @@ public sealed partial class Hub
                 ? []
                 : state.Members.Keys.Where(s => s != session).ToList();
         }
-        if (others.Count == 0)
-            return;
-        var joined = PreparedMessage.Create(Json.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("type", "joined");
-            w.WriteString("channel", channel);
-            w.WriteString("client", session.ClientId);
-            Json.WriteRaw(w, "info", info);
-            w.WriteEndObject();
-        }), MessageType.Text);
-        foreach (var other in others)
-            other.Send(joined);
+        Announce(others, "joined", channel, session, info, withInfo: true);
     }
 
     internal void Leave(HubSession session, string channel)
@@ -149,18 +137,26 @@ public sealed partial class Hub
             if (state.Members.Count == 0)
                 _channels.TryRemove(new KeyValuePair<string, Channel>(channel, state));
         }
+        Announce(others, "left", channel, session, null, withInfo: false);
+    }
+
+    // A presence event (joined or left), framed once for everyone told of it.
+    private static void Announce(List<HubSession> others, string type, string channel, HubSession session, byte[]? info, bool withInfo)
+    {
         if (others.Count == 0)
             return;
-        var left = PreparedMessage.Create(Json.Write(w =>
+        var announcement = PreparedMessage.Create(Json.Write(w =>
         {
             w.WriteStartObject();
-            w.WriteString("type", "left");
+            w.WriteString("type", type);
             w.WriteString("channel", channel);
             w.WriteString("client", session.ClientId);
+            if (withInfo)
+                Json.WriteRaw(w, "info", info);
             w.WriteEndObject();
         }), MessageType.Text);
         foreach (var other in others)
-            other.Send(left);
+            other.Send(announcement);
     }
 
     // Offsets are given and the message fanned out under the channel's lock: every subscriber

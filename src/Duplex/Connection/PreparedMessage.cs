@@ -105,23 +105,8 @@ public sealed partial class WebSocketConnection
             ThrowIfCannotSend();
             try
             {
-                if (_outputLength > 0 && _outputLength + frame.Length > (_output?.Length ?? 0))
-                    await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
-                if (frame.Length > OutputLimit)
-                {
-                    await _stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                if (_output is null)
-                    _output = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(MinimumOutput, frame.Length));
-                frame.CopyTo(_output.AsSpan(_outputLength));
-                _outputLength += frame.Length;
-                if (_reader.Buffered > 0)
-                {
-                    ScheduleFlush();
-                    return;
-                }
-                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+                await AppendFrameBytesAsync(frame, cancellationToken).ConfigureAwait(false);
+                await FlushOrDeferAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (IsSendFailure(e))
             {

@@ -138,15 +138,11 @@ public sealed partial class WebSocketConnection
             }
             bool masked = _masks is not null;
             int total = FrameHeader.GetLength(payload.Length, masked) + payload.Length;
-            if (_output is null || _outputLength + total > _output.Length)
+            if (total > OutputLimit || !TryReserveOutput(total))
             {
-                if (_outputLength > 0 || total > OutputLimit)
-                {
-                    _frameLock.Exit();
-                    release = false;
-                    return SendMessageSlowAsync(opcode, payload, cancellationToken);
-                }
-                _output = ArrayPool<byte>.Shared.Rent(Math.Max(MinimumOutput, total));
+                _frameLock.Exit();
+                release = false;
+                return SendMessageSlowAsync(opcode, payload, cancellationToken);
             }
             _outputLength += FrameWriter.WriteFrame(_output.AsSpan(_outputLength), opcode, true, 0, payload.Span, masked ? _masks!.Next() : null);
             if (_reader.Buffered > 0)
@@ -291,15 +287,7 @@ public sealed partial class WebSocketConnection
         try
         {
             await AppendFrameAsync(opcode, fin, payload, cancellationToken, rsv).ConfigureAwait(false);
-            if (_outputLength == 0)
-                return; // a large frame went out directly
-            if (_reader.Buffered > 0)
-            {
-                // More frames are waiting to be read, and the application will likely answer them.
-                ScheduleFlush();
-                return;
-            }
-            await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+            await FlushOrDeferAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (IsSendFailure(e))
         {
@@ -314,17 +302,10 @@ public sealed partial class WebSocketConnection
         int total = FrameHeader.GetLength(payload.Length, masked) + payload.Length;
         if (total <= OutputLimit)
         {
-            if (_output is not null && _outputLength + total > _output.Length)
-                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
-            if (_output is null || _output.Length < _outputLength + total)
+            if (!TryReserveOutput(total))
             {
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(MinimumOutput, _outputLength + total));
-                if (_output is not null)
-                {
-                    _output.AsSpan(0, _outputLength).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(_output);
-                }
-                _output = bigger;
+                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+                TryReserveOutput(total);
             }
             _outputLength += FrameWriter.WriteFrame(_output.AsSpan(_outputLength), opcode, fin, rsv, payload.Span, masked ? _masks!.Next() : null);
             return;
@@ -357,6 +338,50 @@ public sealed partial class WebSocketConnection
         {
             ArrayPool<byte>.Shared.Return(chunk);
         }
+    }
+
+    // Under _frameLock: a ready frame (a prepared broadcast) into the output buffer, or, when
+    // large, straight to the stream after what was gathered before it.
+    private async ValueTask AppendFrameBytesAsync(byte[] frame, CancellationToken cancellationToken)
+    {
+        if (frame.Length > OutputLimit)
+        {
+            if (_outputLength > 0)
+                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+            await _stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (!TryReserveOutput(frame.Length))
+        {
+            await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+            TryReserveOutput(frame.Length);
+        }
+        frame.CopyTo(_output.AsSpan(_outputLength));
+        _outputLength += frame.Length;
+    }
+
+    // Under _frameLock: room for `total` more bytes in the output buffer (renting one if none is
+    // held). False while what is gathered must go out first.
+    private bool TryReserveOutput(int total)
+    {
+        if (_output is not null)
+            return _outputLength + total <= _output.Length;
+        _output = ArrayPool<byte>.Shared.Rent(Math.Max(MinimumOutput, total));
+        return true;
+    }
+
+    // Under _frameLock: while frames wait to be read, the application will likely answer them,
+    // so the flush is left to the receive loop (or the queued work item); otherwise now.
+    private ValueTask FlushOrDeferAsync(CancellationToken cancellationToken)
+    {
+        if (_outputLength == 0)
+            return default; // a large frame went out directly
+        if (_reader.Buffered > 0)
+        {
+            ScheduleFlush();
+            return default;
+        }
+        return FlushLockedAsync(cancellationToken);
     }
 
     // Under _frameLock: writes what was gathered and gives the buffer back, so an idle connection holds none.

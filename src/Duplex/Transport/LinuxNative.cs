@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Duplex.Transport;
 
-/// <summary>The few Linux calls the event loop needs: epoll, eventfd, read and send on non-blocking sockets.</summary>
+/// <summary>The few Linux calls the event loop needs: epoll, accept, read and send on non-blocking sockets.</summary>
 internal static unsafe partial class LinuxNative
 {
     public const int EpollCloexec = 0x80000;
@@ -10,7 +10,6 @@ internal static unsafe partial class LinuxNative
     public const uint EpollIn = 0x001, EpollOut = 0x004, EpollErr = 0x008, EpollHup = 0x010, EpollRdHup = 0x2000, EpollEt = 1u << 31;
     public const int EAgain = 11, EIntr = 4;
     public const int MsgNoSignal = 0x4000;
-    public const int EfdCloexec = 0x80000, EfdNonblock = 0x800;
 
     // x86-64 packs epoll_event to 12 bytes; the loop is only enabled there (see EventLoop.IsSupported).
     [StructLayout(LayoutKind.Sequential, Pack = 1)]
@@ -30,13 +29,7 @@ internal static unsafe partial class LinuxNative
     public static partial int epoll_wait(int epfd, EpollEvent* events, int maxEvents, int timeout);
 
     [LibraryImport("libc", SetLastError = true)]
-    public static partial int eventfd(uint initval, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
     public static partial nint read(int fd, byte* buffer, nint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial nint write(int fd, byte* buffer, nint count);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint send(int fd, byte* buffer, nint count, int flags);

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace Duplex.Protocol.Deflate;
@@ -111,5 +110,4 @@ internal static unsafe partial class ZLib
         }
     }
 
-    internal static Assembly Owner => typeof(ZLib).Assembly;
 }
