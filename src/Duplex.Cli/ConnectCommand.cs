@@ -59,6 +59,8 @@ internal static class ConnectCommand
             MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
             ConnectTimeout = TimeSpan.FromSeconds(a.Seconds("connect-timeout", 30, 0.1, 3600)),
             Compression = a.Flag("compress") ? new PerMessageDeflateOptions() : null,
+            // Lines are read from stdin synchronously: that must never happen on a loop thread.
+            UseEventLoop = false,
         };
         foreach (var protocol in a.All("subprotocol"))
         {

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using Duplex.Protocol;
 using Duplex.Protocol.Deflate;
+using Duplex.Transport;
 
 namespace Duplex;
 
@@ -34,7 +35,10 @@ public static class WebSocketClient
         {
             var socket = await ConnectSocketAsync(uri, timeout.Token).ConfigureAwait(false);
             var tcp = socket;
-            stream = new NetworkStream(socket, ownsSocket: true);
+            // On the event loop where the server runs on it: reads complete on the loop thread.
+            stream = options.UseEventLoop && EventLoop.IsSupported
+                ? EventLoop.Attach(socket)
+                : new NetworkStream(socket, ownsSocket: true);
             if (ClientHandshake.IsSecure(uri))
             {
                 var tls = new SslStream(stream, leaveInnerStreamOpen: false);
@@ -112,18 +116,15 @@ public static class WebSocketClient
         byte[] request = ClientHandshake.BuildRequest(uri, key, options.Origin, protocols, offer, options.Headers);
         await stream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(options.HeadLimits.MaxHeadBytes + 1);
-        try
+        using var reader = new HttpHeadReader(options.HeadLimits);
+        while (true)
         {
-            int filled = 0;
-            while (true)
             {
-                int read = await stream.ReadAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+                int read = await stream.ReadAsync(reader.GetMemory(), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                     throw new WebSocketHandshakeException("The server closed the connection during the handshake.");
-                filled += read;
-                var status = HttpHeadParser.TryParseResponse(buffer.AsSpan(0, filled), options.HeadLimits,
-                    out var head, out int consumed, out var error);
+                reader.Advance(read);
+                var status = reader.TryReadResponse(out var head, out var error);
                 if (status == OperationStatus.NeedMoreData)
                     continue;
                 if (status != OperationStatus.Done)
@@ -136,13 +137,9 @@ public static class WebSocketClient
                     throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: the server accepted permessage-deflate more than once.");
                 if (response.Extensions.Count == 1 && !DeflateNegotiation.TryReadResponse(response.Extensions[0], compression!, out deflate, out problem))
                     throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: {problem}.");
-                return WebSocketConnection.Create(stream, socket, Role.Client, options, response.SubProtocol,
-                    buffer.AsSpan(consumed, filled - consumed), deflate, compression);
+                return new WebSocketConnection(Transport.Transport.For(stream, socket), Role.Client, options, response.SubProtocol,
+                    reader.Leftover, deflate, compression);
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

@@ -1,8 +1,6 @@
-using System.Buffers;
-using System.Net.Sockets;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Duplex.Protocol;
+using Duplex.Protocol.Deflate;
 using Duplex.Transport;
 
 namespace Duplex;
@@ -14,39 +12,22 @@ namespace Duplex;
 /// The peer's protocol violations never throw: the connection closes with the right status and
 /// the next receive reports it.
 /// </summary>
-public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolWorkItem
+/// <remarks>
+/// The rules live in a <see cref="WebSocketProtocol"/> (no I/O); this class moves its bytes
+/// through a <see cref="Transport.Transport"/> and runs its two halves under two locks: the
+/// receive lock (one reader of the peer's bytes at a time: the application, keep-alive's read
+/// ahead, or a close) and the send lock (one writer of frames and of the output at a time).
+/// </remarks>
+public sealed partial class WebSocketConnection : IAsyncDisposable
 {
-    private readonly Stream _stream;
-    private readonly Socket? _socket;
-    private readonly WebSocketOptions _options;
-    private readonly MessageReader _reader;
-    private readonly MaskKeySource? _masks;
+    private readonly Transport.Transport _transport;
+    private readonly WebSocketProtocol _protocol;
     private readonly AsyncLock _receiveLock = new();
-    private readonly AsyncLock _frameLock = new();            // one frame on the wire at a time
-    // Made on first use: most connections never stream a message or wait for their end, and an
-    // idle server holds one connection object per client.
-    private AsyncLock? _messageLock;           // one streamed data message at a time
-    private TaskCompletionSource? _completed;
-    private int _terminating;
-    private object? _keepAlive;
-
-    private volatile bool _closeSent;
-    private volatile bool _closeReceived;
-    private volatile bool _terminated;
-    // Messages read ahead by keep-alive that the application has not taken yet, oldest first:
-    // at most one copied out of the reader's buffer and one still in it.
-    private byte[]? _aheadCopy;
-    private int _aheadCopyLength;
-    private MessageType _aheadCopyType;
-    private bool _aheadCopyCompressed;
-    private bool _aheadInReader;
-    private byte[]? _handedCopy;           // given to the application; back to the pool at the next receive
-    private bool _payloadLent;             // the application holds a payload that lives in the reader's buffer
+    private TaskCompletionSource? _completed;     // made on first use: most connections are never awaited
+    private ConnectionTimers.Entry? _timers;
     private int _disposed;
-    private CloseStatus _closeStatus;
-    private string? _closeReason;
-    private long _lastReceivedTicks = Environment.TickCount64;
-    private long _pingSentTicks;
+    private bool _mayHaveMore = true;              // the last read filled its buffer: more may be there now
+    private Task? _readAheadWait;                  // a wait for bytes that a read-ahead started and nobody holds
 
     /// <summary>
     /// Wraps a stream on which the opening handshake has already happened (for example one that
@@ -59,58 +40,55 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     /// or null; levels come from <see cref="WebSocketOptions.Compression"/>.
     /// </param>
     public static WebSocketConnection Create(Stream stream, Role role, WebSocketOptions? options = null,
-        string? subProtocol = null, ReadOnlySpan<byte> received = default, Protocol.Deflate.DeflateParameters? compression = null)
+        string? subProtocol = null, ReadOnlySpan<byte> received = default, DeflateParameters? compression = null)
     {
+        ArgumentNullException.ThrowIfNull(stream);
         options ??= new WebSocketOptions();
-        var connection = new WebSocketConnection(stream, null, role, options, subProtocol, default);
-        if (compression is not null)
-            connection.UseCompression(compression, options.Compression ?? new PerMessageDeflateOptions());
-        if (!received.IsEmpty)
-            connection._reader.Write(received);
-        return connection;
+        return new WebSocketConnection(new StreamTransport(stream), role, options, subProtocol, received,
+            compression, options.Compression ?? new PerMessageDeflateOptions());
     }
 
-    // The socket under a TLS stream, so that the close can end TCP with a FIN.
-    internal static WebSocketConnection Create(Stream stream, Socket socket, Role role, WebSocketOptions options,
-        string? subProtocol, ReadOnlySpan<byte> received, Protocol.Deflate.DeflateParameters? deflate = null,
-        PerMessageDeflateOptions? compression = null)
+    internal WebSocketConnection(Transport.Transport transport, Role role, WebSocketOptions options, string? subProtocol,
+        ReadOnlySpan<byte> received, DeflateParameters? deflate, PerMessageDeflateOptions? compression)
     {
-        var connection = new WebSocketConnection(stream, socket, role, options, subProtocol, default);
-        if (deflate is not null)
-            connection.UseCompression(deflate, compression!);
-        if (!received.IsEmpty)
-            connection._reader.Write(received); // after the extension is on: these may be compressed frames
-        return connection;
-    }
-
-    private WebSocketConnection(Stream stream, Socket? socket, Role role, WebSocketOptions options, string? subProtocol, ReadOnlySpan<byte> received)
-    {
-        _stream = stream;
-        _socket = socket;
-        _options = options;
+        _transport = transport;
         Role = role;
         SubProtocol = subProtocol;
-        _reader = new MessageReader(role, options.MaxMessageSize);
+        Options = options;
+        var deflateSettings = compression is null ? default : new DeflateSettings(compression.Threshold, compression.Level, compression.MemoryLevel);
+        _protocol = new WebSocketProtocol(new ProtocolSettings(role, options.MaxMessageSize,
+            options.KeepAliveEnabled ? options.KeepAliveInterval : TimeSpan.Zero, options.KeepAliveTimeout,
+            options.CloseTimeout, options.TimeProvider, deflate, deflateSettings));
         if (!received.IsEmpty)
-            _reader.Write(received);
-        if (role == Role.Client)
-            _masks = new MaskKeySource();
-        if (options.KeepAliveEnabled)
-            _keepAlive = KeepAliveScheduler.Add(this, options);
+            _protocol.Received(received); // after the extension is on: these may be compressed frames
+        _timers = ConnectionTimers.Add(this, options);
     }
+
+    internal WebSocketOptions Options { get; }
 
     public Role Role { get; }
 
     /// <summary>The subprotocol agreed in the handshake, or null.</summary>
     public string? SubProtocol { get; }
 
-    public ConnectionState State => _terminated ? ConnectionState.Closed : _closeSent ? ConnectionState.CloseSent : ConnectionState.Open;
+    /// <summary>The permessage-deflate parameters agreed in the handshake, or null.</summary>
+    public DeflateParameters? Compression => _protocol.Compression;
+
+    public ConnectionState State => _protocol.State switch
+    {
+        ProtocolState.Open => ConnectionState.Open,
+        ProtocolState.CloseReceived => ConnectionState.CloseReceived,
+        ProtocolState.Closed => ConnectionState.Closed,
+        _ => ConnectionState.CloseSent, // both close frames exchanged: only the end of TCP is left
+    };
+
+    private bool IsClosed => _protocol.State == ProtocolState.Closed;
 
     /// <summary>Once closed: the status the connection ended with.</summary>
-    public CloseStatus? CloseStatus => _terminated ? _closeStatus : null;
+    public CloseStatus? CloseStatus => IsClosed ? _protocol.CloseStatus : null;
 
     /// <summary>Once closed: the reason that came with <see cref="CloseStatus"/>.</summary>
-    public string? CloseReason => _terminated ? _closeReason : null;
+    public string? CloseReason => IsClosed ? _protocol.CloseReason : null;
 
     /// <summary>Completes when the connection has closed, whichever way.</summary>
     public Task Completion
@@ -120,20 +98,10 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
             if (_completed is null)
             {
                 var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                if (Interlocked.CompareExchange(ref _completed, created, null) is null && _terminated)
+                if (Interlocked.CompareExchange(ref _completed, created, null) is null && IsClosed)
                     created.TrySetResult(); // the connection ended while the source was being made
             }
             return _completed!.Task;
-        }
-    }
-
-    private AsyncLock MessageLock
-    {
-        get
-        {
-            if (_messageLock is null)
-                Interlocked.CompareExchange(ref _messageLock, new AsyncLock(), null);
-            return _messageLock!;
         }
     }
 
@@ -143,17 +111,16 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     // ---------------------------------------------------------------- receiving
 
     /// <summary>
-    /// Waits for the next message. When the connection closes (handshake done, failed or lost)
-    /// it returns a message of type <see cref="MessageType.Close"/> with the status, and does so
-    /// again on every later call. One receive at a time; cancelling it aborts the connection,
-    /// since a frame may have been half read.
+    /// Waits for the next message. Its payload is lent: it stays valid and unchanged until your
+    /// next call to this method, whatever else happens meanwhile (a close, a dispose, keep-alive,
+    /// a send); copy it (<see cref="WebSocketMessage.ToArray"/>, <see cref="WebSocketMessage.GetText"/>)
+    /// to keep it longer. When the connection closes (handshake done, failed or lost) it returns a
+    /// message of type <see cref="MessageType.Close"/> with the status, and does so again on every
+    /// later call. One receive at a time; cancelling it aborts the connection, since a frame may
+    /// have been half read.
     /// </summary>
     public ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
     {
-        // A message that keep-alive read ahead and copied out is handed over at once, even while
-        // the read-ahead still waits for more.
-        if (_aheadCopy is not null && !_aheadCopyCompressed && TakeAheadCopy() is { } message)
-            return ValueTask.FromResult(message);
         if (_receiveLock.TryEnter())
             return ReceiveCoreAsync(ReceiveMode.Deliver, releaseLock: true, cancellationToken);
         return ReceiveWhenFreeAsync(cancellationToken);
@@ -164,17 +131,6 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     {
         await _receiveLock.EnterAsync(cancellationToken).ConfigureAwait(false);
         return await ReceiveCoreAsync(ReceiveMode.Deliver, releaseLock: true, cancellationToken).ConfigureAwait(false);
-    }
-
-    private WebSocketMessage? TakeAheadCopy()
-    {
-        var copy = Interlocked.Exchange(ref _aheadCopy, null);
-        if (copy is null)
-            return null;
-        var message = new WebSocketMessage(_aheadCopyType, copy.AsMemory(0, _aheadCopyLength));
-        if (Interlocked.Exchange(ref _handedCopy, copy) is { } previous)
-            ArrayPool<byte>.Shared.Return(previous);
-        return message;
     }
 
     /// <summary>Every message until the connection closes.</summary>
@@ -189,126 +145,44 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         }
     }
 
-    private enum ReceiveMode
-    {
-        Deliver,    // for the application: kept messages first, then the next one read
-        Discard,    // while closing: read up to the end, dropping messages
-        ReadAhead,  // for keep-alive: read the next message only, leaving kept ones alone
-    }
-
-    // The whole receive path in one method (one pooled state machine per connection, not four:
-    // an idle server holds one per client). Runs under _receiveLock; releases it when asked.
-    // Reads frames until a data message or the end, answering pings and the peer's close.
+    // The whole receive path in one method (one pooled state machine per connection: an idle
+    // server holds one per client). Runs under _receiveLock; releases it when asked. Turns the
+    // protocol's events into I/O until a data message (Deliver), a held one (ReadAhead) or the end.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<WebSocketMessage> ReceiveCoreAsync(ReceiveMode mode, bool releaseLock, CancellationToken cancellationToken)
     {
         try
         {
-            bool discard = mode == ReceiveMode.Discard;
-            if (mode != ReceiveMode.ReadAhead)
+            while (true)
             {
-                _payloadLent = false;
-                if (Interlocked.Exchange(ref _handedCopy, null) is { } handed)
-                    ArrayPool<byte>.Shared.Return(handed);
-                bool compressedCopy = _aheadCopyCompressed;
-                if (TakeAheadCopy() is { } copied && !discard)
+                switch (_protocol.Receive(mode))
                 {
-                    if (Deliver(copied.Type, compressedCopy, copied.Payload, out var copyError) is { } ready)
-                        return ready;
-                    await FailAsync(copyError).ConfigureAwait(false);
-                }
-                else if (_aheadInReader)
-                {
-                    _aheadInReader = false;
-                    if (!discard)
-                    {
-                        bool compressed = (_reader.MessageRsv & FrameHeader.Rsv1) != 0;
-                        if (Deliver((MessageType)_reader.MessageType, compressed, _reader.Payload, out var keptError) is { } kept)
-                        {
-                            _payloadLent = !compressed;
-                            return kept;
-                        }
-                        await FailAsync(keptError).ConfigureAwait(false);
-                    }
-                }
-            }
-            while (!_terminated)
-            {
-                switch (_reader.Read())
-                {
-                    case ReadEvent.NeedMoreData:
-                        // About to wait for the peer: first send what this turn's sends gathered.
-                        if (_outputLength > 0)
-                            await TryFlushAsync().ConfigureAwait(false);
-                        int read;
-                        try
-                        {
-                            // While no partial frame is held, the wait holds no buffer either (a
-                            // zero-byte read), so an idle connection costs no receive buffer.
-                            if (_stream is EventLoopStream loop)
-                            {
-                                while ((read = loop.TryReadNow(_reader.GetMemory().Span)) < 0)
-                                {
-                                    _reader.ReleaseBufferIfIdle();
-                                    await loop.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
-                                }
-                            }
-                            else
-                            {
-                                if (_reader.IsIdle)
-                                {
-                                    _reader.ReleaseBufferIfIdle();
-                                    await _stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-                                }
-                                read = await _stream.ReadAsync(_reader.GetMemory(), cancellationToken).ConfigureAwait(false);
-                            }
-                        }
-                        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                        {
-                            Abort();
-                            throw;
-                        }
-                        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-                        {
-                            read = 0;
-                        }
-                        if (read == 0)
-                        {
-                            Terminate(Protocol.CloseStatus.AbnormalClosure, "connection closed without a close frame");
-                            break;
-                        }
-                        _reader.Advance(read);
-                        _lastReceivedTicks = Environment.TickCount64;
-                        break;
-                    case ReadEvent.Message:
-                        if (discard)
-                            break;
+                    case ProtocolEvent.Message:
+                        return new WebSocketMessage((MessageType)_protocol.MessageOpcode, _protocol.Payload);
+                    case ProtocolEvent.NeedMoreData:
                         if (mode == ReceiveMode.ReadAhead)
-                            return new WebSocketMessage((MessageType)_reader.MessageType, _reader.Payload); // kept, inflated when handed over
-                        bool isCompressed = (_reader.MessageRsv & FrameHeader.Rsv1) != 0;
-                        if (Deliver((MessageType)_reader.MessageType, isCompressed, _reader.Payload, out var error) is { } message)
                         {
-                            _payloadLent = !isCompressed;
-                            return message;
+                            if (!await ReadAheadMoreAsync().ConfigureAwait(false))
+                                return default; // nothing there yet: the next tick looks again
+                            break;
                         }
-                        await FailAsync(error).ConfigureAwait(false);
+                        await ReadMoreAsync(cancellationToken).ConfigureAwait(false);
                         break;
-                    case ReadEvent.Ping:
-                        await TrySendPongAsync().ConfigureAwait(false);
+                    case ProtocolEvent.Ping:
+                        await SendOwedFramesAsync().ConfigureAwait(false);
                         break;
-                    case ReadEvent.Pong:
-                        PongReceived?.Invoke(_reader.Payload);
+                    case ProtocolEvent.Pong:
+                        PongReceived?.Invoke(_protocol.Payload);
                         break;
-                    case ReadEvent.Close:
-                        await OnCloseFrameAsync().ConfigureAwait(false);
+                    case ProtocolEvent.Close:
+                    case ProtocolEvent.Failed:
+                        await FinishAsync().ConfigureAwait(false);
                         break;
-                    case ReadEvent.Error:
-                        await FailAsync(_reader.Error).ConfigureAwait(false);
-                        break;
+                    default:
+                        _protocol.DisposeReceiver();
+                        return new WebSocketMessage(MessageType.Close, default, _protocol.CloseStatus ?? Protocol.CloseStatus.AbnormalClosure, _protocol.CloseReason);
                 }
             }
-            _reader.Dispose();
-            return new WebSocketMessage(MessageType.Close, default, _closeStatus, _closeReason);
         }
         finally
         {
@@ -317,77 +191,147 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
         }
     }
 
-    // A ping is answered unless our close has gone out; a send that fails here ends the
-    // connection, which the receive loop then reports instead of throwing.
-    private async ValueTask TrySendPongAsync()
+    // Bytes from the transport into the protocol. The idle wait holds no receive buffer; after a
+    // read that did not fill its buffer the socket is drained, so it waits for the next edge
+    // instead of trying a read that would find nothing.
+    private async ValueTask ReadMoreAsync(CancellationToken cancellationToken)
     {
-        if (_closeSent)
-            return;
+        int read;
         try
         {
-            await SendControlAsync(Opcode.Pong, _reader.Payload, CancellationToken.None).ConfigureAwait(false);
+            // A wait that a read-ahead started is taken over first: only one may be pending.
+            var started = Interlocked.Exchange(ref _readAheadWait, null);
+            read = started is null && _mayHaveMore ? _transport.TryRead(_protocol.GetReceiveMemory().Span) : -1;
+            if (read < 0)
+            {
+                if (_protocol.IsIdle)
+                    _protocol.ReleaseIdleBuffer();
+                if (started is not null)
+                    await started.WaitAsync(cancellationToken).ConfigureAwait(false);
+                else
+                    await _transport.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
+                var memory = _protocol.GetReceiveMemory();
+                read = await _transport.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
+                _mayHaveMore = read == memory.Length;
+            }
+            else
+            {
+                _mayHaveMore = read > 0 && read == _protocol.GetReceiveMemory().Length;
+            }
         }
-        catch (WebSocketClosedException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            Abort();
+            throw;
+        }
+        catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
+        {
+            read = 0;
+        }
+        Received(read);
+    }
+
+    // Keep-alive's read-ahead never waits while holding the receive lock (the application may
+    // come for a held message any moment): it reads what is there, or starts a wait that
+    // nobody holds and returns false; the next tick, or the application's next receive, takes
+    // that wait over. Only one wait on the transport is ever pending.
+    private async ValueTask<bool> ReadAheadMoreAsync()
+    {
+        int read;
+        try
+        {
+            if (Volatile.Read(ref _readAheadWait) is { } started)
+            {
+                if (!started.IsCompleted)
+                    return false;
+                _readAheadWait = null;
+            }
+            else
+            {
+                read = _transport.TryRead(_protocol.GetReceiveMemory().Span);
+                if (read >= 0)
+                {
+                    Received(read);
+                    return true;
+                }
+                if (_protocol.IsIdle)
+                    _protocol.ReleaseIdleBuffer();
+                var wait = _transport.WaitReadableAsync(CancellationToken.None);
+                if (!wait.IsCompleted)
+                {
+                    _readAheadWait = ObserveAsync(wait);
+                    return false;
+                }
+                await wait.ConfigureAwait(false);
+            }
+            read = await _transport.ReadAsync(_protocol.GetReceiveMemory(), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
+        {
+            read = 0;
+        }
+        Received(read);
+        return true;
+
+        static async Task ObserveAsync(ValueTask wait)
+        {
+            try
+            {
+                await wait.ConfigureAwait(false);
+            }
+            catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
+            {
+                // The next read finds the transport broken and ends the connection.
+            }
         }
     }
 
-    // The peer's close frame: answer it (§5.5.1) unless we started the close, then end TCP.
-    private async ValueTask OnCloseFrameAsync()
+    private void Received(int read)
     {
-        _closeReceived = true;
-        var status = _reader.CloseStatus;
-        string reason = _reader.CloseReason;
-        if (!_closeSent)
+        if (read > 0)
         {
-            // Echo the status; a close without a status is answered with one without a status.
-            await TrySendCloseAsync(status, null).ConfigureAwait(false);
+            _protocol.Received(read);
+            return;
         }
-        await EndTransportAsync().ConfigureAwait(false);
-        Terminate(status, reason);
+        // Terminate records the end in the protocol (a close frame received before keeps its status).
+        Terminate(Protocol.CloseStatus.AbnormalClosure, "connection closed without a close frame");
     }
 
-    // §7.1.7 "Fail the WebSocket Connection": one close frame with the reason, then drop TCP.
-    private async ValueTask FailAsync(ProtocolError error)
+    // After the peer's close or a failure: send what is owed (the echo, the failure's close),
+    // then end TCP as the protocol says and end the connection.
+    private async ValueTask FinishAsync()
     {
-        if (!_closeSent)
-            await TrySendCloseAsync(error.Status, CloseFrame.Truncate(error.Reason)).ConfigureAwait(false);
-        await EndTransportAsync().ConfigureAwait(false);
-        Terminate(error.Status, error.Reason);
+        await SendOwedFramesAsync().ConfigureAwait(false);
+        if (_protocol.ShouldEndTransport)
+            await EndTransportAsync().ConfigureAwait(false);
+        Terminate(Protocol.CloseStatus.AbnormalClosure, "connection closed");
     }
 
     // After the close frames: the server ends TCP first (§7.1.1) by sending FIN; both sides then
-    // read until the peer's FIN (bounded), so that unread bytes never turn the close into a reset.
+    // read until the peer's FIN, so that unread bytes never turn the close into a reset. The
+    // close timeout (ConnectionTimers) bounds the wait by aborting.
     private async ValueTask EndTransportAsync()
     {
-        using var timeout = new CancellationTokenSource(_options.CloseTimeout);
         try
         {
-            if (Role == Role.Server)
-                await ShutdownSendAsync().ConfigureAwait(false);
-            var scratch = ArrayPool<byte>.Shared.Rent(512);
+            if (_protocol.ShutsDownFirst)
+                await _transport.ShutdownSendAsync().ConfigureAwait(false);
+            _protocol.ReleaseIdleBuffer();
+            byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(512);
             try
             {
-                while (await _stream.ReadAsync(scratch, timeout.Token).ConfigureAwait(false) > 0)
+                while (!IsClosed && await _transport.ReadAsync(scratch, CancellationToken.None).ConfigureAwait(false) > 0)
                 {
                 }
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(scratch);
+                System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException or InvalidOperationException)
         {
         }
-    }
-
-    private async ValueTask ShutdownSendAsync()
-    {
-        if (_stream is System.Net.Security.SslStream tls)
-            await tls.ShutdownAsync().ConfigureAwait(false);
-        var socket = _socket ?? (_stream as NetworkStream)?.Socket;
-        socket?.Shutdown(SocketShutdown.Send);
     }
 
     // ---------------------------------------------------------------- closing
@@ -395,102 +339,116 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     /// <summary>
     /// Starts the closing handshake (§7): sends a close frame, then waits for the peer's close
     /// (at most <see cref="WebSocketOptions.CloseTimeout"/>) and ends the connection. Messages
-    /// that arrive meanwhile are dropped unless another task is receiving them.
+    /// that arrive meanwhile are dropped unless another task is receiving them. A payload you
+    /// hold from <see cref="ReceiveAsync"/> stays intact.
     /// </summary>
     public async Task CloseAsync(CloseStatus status = Protocol.CloseStatus.NormalClosure, string? reason = null,
         CancellationToken cancellationToken = default)
     {
         // Checked before anything is sent, so that a bad argument leaves the connection open.
         _ = CloseFrame.Write(new byte[125], status, reason);
-        if (_terminated)
+        if (IsClosed)
             return;
-        if (!_closeSent && !_closeReceived)
-            await TrySendCloseAsync(status, reason).ConfigureAwait(false);
-        if (_terminated)
+        await SendCloseAsync(status, reason).ConfigureAwait(false);
+        if (IsClosed)
             return;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.CloseTimeout);
-        if (_receiveLock.TryEnter())
+        using (cancellationToken.UnsafeRegister(static s => ((WebSocketConnection)s!).Abort(), this))
         {
-            // Nobody is receiving: read up to the peer's close ourselves.
-            try
+            if (_receiveLock.TryEnter())
             {
-                await ReceiveCoreAsync(ReceiveMode.Discard, releaseLock: false, timeout.Token).ConfigureAwait(false);
+                // Nobody is receiving: read up to the peer's close ourselves (out of the way of a lent payload).
+                try
+                {
+                    await ReceiveCoreAsync(ReceiveMode.Discard, releaseLock: false, CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _receiveLock.Exit();
+                }
             }
-            catch (OperationCanceledException)
+            else
             {
-                Abort();
-            }
-            finally
-            {
-                _receiveLock.Exit();
-            }
-        }
-        else
-        {
-            // A receive is running and will see the close; wait for it.
-            try
-            {
-                await Completion.WaitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                Abort();
+                // A receive is running and will see the close; the close timeout bounds the wait.
+                await Completion.ConfigureAwait(false);
             }
         }
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    // Sends our close frame once, with anything gathered before it; bounded by the close
-    // timeout, since the peer may not be reading.
-    private async ValueTask TrySendCloseAsync(CloseStatus status, string? reason)
-    {
-        byte[] payload = ArrayPool<byte>.Shared.Rent(125);
-        using var timeout = new CancellationTokenSource(_options.CloseTimeout);
-        bool locked = false;
-        try
-        {
-            int length = CloseFrame.Write(payload, status, reason);
-            await _frameLock.EnterAsync(timeout.Token).ConfigureAwait(false);
-            locked = true;
-            if (_closeSent || _terminated)
-                return;
-            _closeSent = true;
-            await AppendFrameAsync(Opcode.Close, true, payload.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
-            await FlushLockedAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            Abort();
-        }
-        finally
-        {
-            if (locked)
-                _frameLock.Exit();
-            ArrayPool<byte>.Shared.Return(payload);
-        }
-    }
-
     /// <summary>Drops the connection at once, with no close handshake.</summary>
     public void Abort() => Terminate(Protocol.CloseStatus.AbnormalClosure, "connection aborted");
 
-    // Ends the connection: records how (the first record wins), closes the stream, wakes waiters.
+    // Ends the connection: records how (the first record wins), closes the transport, wakes waiters.
     private void Terminate(CloseStatus status, string? reason)
     {
-        if (Interlocked.Exchange(ref _terminating, 1) != 0)
+        if (!_protocol.End(status, reason))
             return;
-        _closeStatus = status;
-        _closeReason = reason;
-        _terminated = true;
-        KeepAliveScheduler.Remove(this, _keepAlive);
+        ConnectionTimers.Remove(_timers);
+        _timers = null;
         try
         {
-            _stream.Dispose();
+            _transport.Dispose();
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (Transport.Transport.IsFailure(e))
         {
         }
         Volatile.Read(ref _completed)?.TrySetResult();
+    }
+
+    // From ConnectionTimers, on a timer thread: keep-alive and the close timeout.
+    internal void OnTimer()
+    {
+        if (IsClosed)
+            return;
+        // While the application is not receiving, read on its behalf, so that pings are answered
+        // and pongs and the peer's close are seen; two messages are held for it at most.
+        if (_protocol.Settings.KeepAliveEnabled && !_protocol.InboxFull)
+            StartReadAhead();
+        switch (_protocol.OnTimer(peerIsRead: !_protocol.InboxFull))
+        {
+            case TimerAction.SendPing:
+                _ = PingQuietlyAsync();
+                break;
+            case TimerAction.KeepAliveTimedOut:
+                Terminate(Protocol.CloseStatus.AbnormalClosure, "keep-alive timeout: the peer stopped answering");
+                break;
+            case TimerAction.CloseTimedOut:
+                Terminate(Protocol.CloseStatus.AbnormalClosure, "close timeout: the closing handshake did not finish");
+                break;
+        }
+    }
+
+    private async Task PingQuietlyAsync()
+    {
+        try
+        {
+            await PingAsync().ConfigureAwait(false);
+        }
+        catch (WebSocketClosedException)
+        {
+        }
+    }
+
+    private void StartReadAhead()
+    {
+        if (!_receiveLock.TryEnter())
+            return; // a receive (or a close) is reading already
+        _ = ReadAheadAsync();
+    }
+
+    private async Task ReadAheadAsync()
+    {
+        try
+        {
+            await ReceiveCoreAsync(ReceiveMode.ReadAhead, releaseLock: false, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketClosedException || Transport.Transport.IsFailure(e))
+        {
+        }
+        finally
+        {
+            _receiveLock.Exit();
+        }
     }
 
     /// <summary>Closes with 1000 if still open (waiting at most the close timeout), then frees the connection.</summary>
@@ -498,7 +456,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        if (!_terminated)
+        if (!IsClosed)
         {
             try
             {
@@ -509,32 +467,25 @@ public sealed partial class WebSocketConnection : IAsyncDisposable, IThreadPoolW
             }
         }
         Terminate(Protocol.CloseStatus.AbnormalClosure, "connection disposed");
-        // The reader's buffer goes back to the pool only when no receive can be writing into it.
+        // Each half is freed under its own lock, when nothing can be using it; a payload still
+        // lent to the application is left intact (to the GC), never reused.
         await _receiveLock.EnterAsync().ConfigureAwait(false);
         try
         {
-            _reader.Dispose();
-            DisposeInflater();
-            foreach (var copy in new[] { Interlocked.Exchange(ref _aheadCopy, null), Interlocked.Exchange(ref _handedCopy, null) })
-            {
-                if (copy is not null)
-                    ArrayPool<byte>.Shared.Return(copy);
-            }
+            _protocol.DisposeReceiver();
         }
         finally
         {
             _receiveLock.Exit();
         }
-        // The compressor is the send side's: free it only when no send can be using it.
-        await _frameLock.EnterAsync().ConfigureAwait(false);
+        await _sendLock.EnterAsync().ConfigureAwait(false);
         try
         {
-            DisposeDeflater();
-            ReturnOutput();
+            _protocol.DisposeSender();
         }
         finally
         {
-            _frameLock.Exit();
+            _sendLock.Exit();
         }
     }
 

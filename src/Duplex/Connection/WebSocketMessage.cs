@@ -15,8 +15,10 @@ public enum MessageType : byte
 public enum ConnectionState
 {
     Open,
-    /// <summary>We sent a close frame and wait for the peer's.</summary>
+    /// <summary>We sent a close frame and wait for the peer's (or, both sent, for the end of TCP).</summary>
     CloseSent,
+    /// <summary>The peer's close frame came; the echo is on its way.</summary>
+    CloseReceived,
     /// <summary>Closed: the close handshake is over, or the connection failed or was aborted.</summary>
     Closed,
 }

@@ -24,5 +24,18 @@ public class WebSocketOptions
     /// </summary>
     public PerMessageDeflateOptions? Compression { get; set; }
 
+    /// <summary>
+    /// Run connections on Duplex's own epoll event loops (Linux x86-64; elsewhere this is
+    /// ignored): reads complete on the loop thread and the code awaiting them (a server's handler,
+    /// a client's receive loop) runs there, with no hop to the thread pool per read, and what it
+    /// sends in one loop turn goes out in one write. On by default. Code continuing on the loop
+    /// must then not block (no <c>.Result</c>, no synchronous console or file reads; offload long
+    /// CPU work with <c>Task.Run</c>). Off, connections use .NET's sockets and the thread pool.
+    /// </summary>
+    public bool UseEventLoop { get; set; } = true;
+
+    /// <summary>The clock of keep-alive and close timeouts (tests replace it).</summary>
+    internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     internal bool KeepAliveEnabled => KeepAliveInterval > TimeSpan.Zero && KeepAliveInterval != Timeout.InfiniteTimeSpan;
 }

@@ -292,10 +292,7 @@ public sealed class MessageReader : IDisposable
 
     private void MakeRoom(int want)
     {
-        // Keep only what is still needed, moved to the front: the message being assembled and
-        // the unread bytes. Control frames and headers between fragments drop out here.
-        int unread = _end - _parsed;
-        int kept = (_inMessage ? _messageLength : 0) + unread;
+        int kept = (_inMessage ? _messageLength : 0) + (_end - _parsed);
         byte[] target = _buffer;
         if (kept + want > _buffer.Length)
         {
@@ -304,6 +301,19 @@ public sealed class MessageReader : IDisposable
                 size *= 2;
             target = ArrayPool<byte>.Shared.Rent((int)Math.Min(size, Array.MaxLength));
         }
+        MoveKeptBytes(target);
+        if (!ReferenceEquals(target, _buffer))
+        {
+            ReturnBuffer();
+            _buffer = target;
+        }
+    }
+
+    // Keeps only what is still needed, moved to the front of target: the message being
+    // assembled and the unread bytes. Control frames and headers between fragments drop out.
+    private void MoveKeptBytes(byte[] target)
+    {
+        int unread = _end - _parsed;
         int at = 0;
         if (_inMessage)
         {
@@ -314,11 +324,27 @@ public sealed class MessageReader : IDisposable
         _buffer.AsSpan(_parsed, unread).CopyTo(target.AsSpan(at));
         _parsed = at;
         _end = at + unread;
-        if (!ReferenceEquals(target, _buffer))
+    }
+
+    /// <summary>
+    /// Gives the buffer away (to a payload lent from it, which must stay intact) and goes on in a
+    /// fresh one that holds copies of what is still needed. The caller owns the returned array.
+    /// </summary>
+    public byte[] DetachBuffer()
+    {
+        Payload = default;
+        var old = _buffer;
+        int kept = (_inMessage ? _messageLength : 0) + (_end - _parsed);
+        if (kept == 0)
         {
-            ReturnBuffer();
-            _buffer = target;
+            _buffer = [];
+            _messageStart = _messageLength = _parsed = _end = 0;
+            return old;
         }
+        var target = ArrayPool<byte>.Shared.Rent(Math.Max(InitialBufferSize, kept));
+        MoveKeptBytes(target);
+        _buffer = target;
+        return old;
     }
 
     private void ReturnBuffer()

@@ -276,38 +276,24 @@ public sealed class WebSocketServer : IAsyncDisposable
                 ClientCertificateRequired = false,
             }, cancellationToken).ConfigureAwait(false);
         }
-        var limits = _options.HeadLimits;
-        // Most upgrade requests fit in 1 KiB; grow only for the rare large one, up to the limit.
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Min(1024, limits.MaxHeadBytes + 1));
-        try
+        using var reader = new HttpHeadReader(_options.HeadLimits);
+        HttpRequestHead? head;
+        while (true)
         {
-            int filled = 0;
-            HttpRequestHead? head;
-            int consumed;
-            while (true)
+            int read = await stream.ReadAsync(reader.GetMemory(), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+                return (stream, null);
+            reader.Advance(read);
+            var status = reader.TryReadRequest(out head, out var error);
+            if (status == OperationStatus.Done)
+                break;
+            if (status == OperationStatus.InvalidData)
             {
-                if (filled == buffer.Length)
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 4, limits.MaxHeadBytes + 1));
-                    buffer.AsSpan(0, filled).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-                int room = Math.Min(buffer.Length, limits.MaxHeadBytes + 1) - filled;
-                int read = await stream.ReadAsync(buffer.AsMemory(filled, room), cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                    return (stream, null);
-                filled += read;
-                var status = HttpHeadParser.TryParseRequest(buffer.AsSpan(0, filled), limits, out head, out consumed, out var error);
-                if (status == OperationStatus.Done)
-                    break;
-                if (status == OperationStatus.InvalidData)
-                {
-                    await RespondAsync(stream, error.StatusCode, error.Message).ConfigureAwait(false);
-                    return (stream, null);
-                }
+                await RespondAsync(stream, error.StatusCode, error.Message).ConfigureAwait(false);
+                return (stream, null);
             }
-
+        }
+        {
             if (!_routes.TryGetValue(head!.Path, out var route))
             {
                 await RespondAsync(stream, 404, $"no endpoint at {head.Path}").ConfigureAwait(false);
@@ -345,13 +331,9 @@ public sealed class WebSocketServer : IAsyncDisposable
                 DeflateNegotiation.TryAccept(request.Extensions, compression, out deflate, out extensions);
             byte[] response = ServerHandshake.BuildAcceptResponse(request.Key, context.SubProtocol, extensions);
             await stream.WriteAsync(response, cancellationToken).ConfigureAwait(false);
-            var connection = WebSocketConnection.Create(stream, socket, Role.Server, _options, context.SubProtocol,
-                buffer.AsSpan(consumed, filled - consumed), deflate, compression);
+            var connection = new WebSocketConnection(Transport.Transport.For(stream, socket), Role.Server, _options, context.SubProtocol,
+                reader.Leftover, deflate, compression);
             return (stream, new UpgradeResult(connection, context, route.Handler!));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -32,14 +32,6 @@ public sealed class WebSocketServerOptions : WebSocketOptions
     /// <summary>Limits on request heads; over them the client gets 431.</summary>
     public HttpHeadLimits HeadLimits { get; set; } = HttpHeadLimits.Default;
 
-    /// <summary>
-    /// Serve connections from Duplex's own epoll event loops (Linux x86-64; elsewhere this is
-    /// ignored): reads complete on the loop thread and the handler runs there, with no hop to the
-    /// thread pool per read. On by default. Handlers must then not block: offload long CPU work
-    /// with <c>Task.Run</c>. Off, connections use .NET's sockets and the thread pool.
-    /// </summary>
-    public bool UseEventLoop { get; set; } = true;
-
     /// <summary>Receives one line per notable event (connections opened and closed, refusals, handler errors).</summary>
     public Action<string>? Log { get; set; }
 

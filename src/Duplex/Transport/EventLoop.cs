@@ -5,6 +5,12 @@ using static Duplex.Transport.LinuxNative;
 
 namespace Duplex.Transport;
 
+/// <summary>Something the loop watches: told which events fired.</summary>
+internal interface IReady
+{
+    void OnReady(uint events);
+}
+
 /// <summary>
 /// An epoll loop on a thread of its own (Linux, x86-64). Sockets attached to it are read and
 /// written with direct non-blocking system calls; when one would block, the loop wakes the
@@ -12,12 +18,6 @@ namespace Duplex.Transport;
 /// start to finish on the loop thread, with no hop to the thread pool per read. This is the shape
 /// of uWebSockets and Node; application code on this path must not block.
 /// </summary>
-/// <summary>Something the loop watches: told which events fired.</summary>
-internal interface IReady
-{
-    void OnReady(uint events);
-}
-
 internal sealed unsafe class EventLoop
 {
     private static readonly Lazy<EventLoop[]> Loops = new(() =>
@@ -26,6 +26,7 @@ internal sealed unsafe class EventLoop
 
     private readonly int _epoll;
     private readonly ConcurrentDictionary<ulong, IReady> _streams = new();
+    private readonly LoopTurn _turn = new();   // what this loop's turn sends is flushed when it ends
     private long _nextId;
 
     /// <summary>True where the loop can run: Linux on x86-64 (where the epoll_event layout is known).</summary>
@@ -172,6 +173,7 @@ internal sealed unsafe class EventLoop
                     continue;
                 return;
             }
+            _turn.Begin();
             for (int i = 0; i < count; i++)
             {
                 if (!_streams.TryGetValue(events[i].Data, out var ready))
@@ -186,6 +188,7 @@ internal sealed unsafe class EventLoop
                     Environment.FailFast("Duplex event loop: a continuation threw on the loop thread", e);
                 }
             }
+            _turn.End();
         }
     }
 }

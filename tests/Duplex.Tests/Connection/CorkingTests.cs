@@ -1,0 +1,118 @@
+using Duplex.Protocol;
+using Duplex.Testing;
+using Duplex.Transport;
+
+namespace Duplex.Tests.Connection;
+
+/// <summary>One flush policy: what is sent during a loop turn goes out in one write when the turn ends.</summary>
+public class CorkingTests
+{
+    /// <summary>A transport in memory that counts write calls.</summary>
+    private sealed class CountingTransport : Duplex.Transport.Transport
+    {
+        private readonly Queue<byte> _incoming = new();
+        public int Writes;
+        public readonly MemoryStream Written = new();
+
+        public void Feed(byte[] bytes)
+        {
+            foreach (var b in bytes)
+                _incoming.Enqueue(b);
+        }
+
+        public override int TryRead(Span<byte> buffer)
+        {
+            if (_incoming.Count == 0)
+                return -1;
+            int n = 0;
+            while (n < buffer.Length && _incoming.Count > 0)
+                buffer[n++] = _incoming.Dequeue();
+            return n;
+        }
+
+        private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Nothing more will come: the wait ends only when the connection drops the transport.
+        public override ValueTask WaitReadableAsync(CancellationToken cancellationToken) => new(_disposed.Task);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) => new(TryRead(buffer.Span));
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+        {
+            Writes++;
+            Written.Write(buffer.Span);
+            return default;
+        }
+
+        public override ValueTask ShutdownSendAsync() => default;
+
+        public override void Dispose() => _disposed.TrySetResult();
+    }
+
+    private static (CountingTransport, WebSocketConnection) Create(int messages)
+    {
+        var transport = new CountingTransport();
+        for (int i = 0; i < messages; i++)
+            transport.Feed(Frames.Client(Opcode.Binary, new byte[] { (byte)i, 1, 2, 3 }));
+        var connection = new WebSocketConnection(transport, Role.Server, new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero }, null, default, null, null);
+        return (transport, connection);
+    }
+
+    // Echoes n messages; every step completes synchronously, as on a loop thread.
+    private static void EchoAll(WebSocketConnection connection, int n)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            var receive = connection.ReceiveAsync();
+            Assert.True(receive.IsCompletedSuccessfully);
+            var send = connection.SendBinaryAsync(receive.Result.Payload);
+            Assert.True(send.IsCompletedSuccessfully);
+        }
+    }
+
+    [Fact]
+    public async Task Sixteen_echoes_answered_in_one_turn_are_one_write()
+    {
+        var (transport, connection) = Create(16);
+        var turn = new LoopTurn();
+        turn.Begin();
+        EchoAll(connection, 16);
+        Assert.Equal(0, transport.Writes); // nothing yet: corked until the turn ends
+        turn.End();
+        Assert.Equal(1, transport.Writes);
+        transport.Written.Position = 0;
+        for (int i = 0; i < 16; i++)
+        {
+            var frame = await RawFrame.ReadAsync(transport.Written);
+            Assert.Equal(new byte[] { (byte)i, 1, 2, 3 }, frame!.Payload);
+        }
+    }
+
+    [Fact]
+    public void Outside_a_turn_each_send_is_written_at_once()
+    {
+        var (transport, connection) = Create(16);
+        EchoAll(connection, 16);
+        Assert.Equal(16, transport.Writes);
+    }
+
+    [Fact]
+    public async Task A_close_is_never_corked_and_goes_out_after_what_was_gathered()
+    {
+        var (transport, connection) = Create(3);
+        var turn = new LoopTurn();
+        turn.Begin();
+        EchoAll(connection, 3);
+        var close = connection.CloseAsync();
+        Assert.Equal(1, transport.Writes); // the close flushed the echoes with it
+        turn.End();
+        Assert.Equal(1, transport.Writes);
+        transport.Written.Position = 0;
+        var opcodes = new List<Opcode>();
+        while (await RawFrame.ReadAsync(transport.Written) is { } frame)
+            opcodes.Add(frame.Opcode);
+        Assert.Equal([Opcode.Binary, Opcode.Binary, Opcode.Binary, Opcode.Close], opcodes);
+        connection.Abort();
+        await close.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+}
