@@ -41,6 +41,7 @@ public sealed class HubClient : IAsyncDisposable
     private readonly Uri _uri;
     private readonly HubClientOptions _options;
     private readonly CancellationTokenSource _stop = new();
+    private volatile bool _disposing;   // set before the clean close: the read loop must not reconnect
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JsonElement>> _pending = new();
     private readonly ConcurrentDictionary<string, (long LastOffset, string? Info)> _channels = new();
     private readonly Channel<HubChannelMessage> _messages = Channel.CreateUnbounded<HubChannelMessage>(new() { SingleReader = true });
@@ -163,7 +164,7 @@ public sealed class HubClient : IAsyncDisposable
     private async Task RunAsync()
     {
         int failures = 0;
-        while (!_stop.IsCancellationRequested)
+        while (!_stop.IsCancellationRequested && !_disposing)
         {
             WebSocketConnection? ws = null;
             try
@@ -188,7 +189,7 @@ public sealed class HubClient : IAsyncDisposable
                 foreach (var request in _pending.Values)
                     request.TrySetException(new WebSocketClosedException("The hub connection was lost; the request may not have been done."));
             }
-            if (_stop.IsCancellationRequested)
+            if (_stop.IsCancellationRequested || _disposing)
                 break;
             // Exponential backoff with full jitter, so that many clients do not return at once.
             double ceiling = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, failures++));
@@ -262,8 +263,20 @@ public sealed class HubClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Closes the connection with 1000 (waiting at most its close timeout), then stops for good.</summary>
     public async ValueTask DisposeAsync()
     {
+        _disposing = true;
+        if (_connected.Task.IsCompletedSuccessfully)
+        {
+            try
+            {
+                await _connected.Task.Result.CloseAsync(Duplex.Protocol.CloseStatus.NormalClosure, "client disposed").ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketClosedException or OperationCanceledException)
+            {
+            }
+        }
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {

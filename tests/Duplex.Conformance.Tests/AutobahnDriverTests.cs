@@ -38,6 +38,19 @@ public class AutobahnDriver
         Assert.Equal([3, 4, 5], server.Results.Keys.Order());
     }
 
+    [Fact]
+    public async Task A_refused_handshake_is_recorded_and_the_next_cases_still_run()
+    {
+        await using var server = new FuzzingServer(CaseBook.All.Take(5).ToList());
+        server.BadUpgrades.Add(2);
+        var (code, output, error) = await RunAsync("autobahn-client", "--url", server.BaseUri.ToString());
+        Assert.True(code == 0, error);
+        Assert.Equal([1, 3, 4, 5], server.Results.Keys.Order());
+        Assert.Contains("case 2/5: handshake refused", output);
+        Assert.Contains("case 5/5: closed", output);
+        Assert.Equal(1, server.ReportUpdates["duplex"]);
+    }
+
     [Theory]
     [InlineData("--url", "http://x", "is not a ws:// or wss:// URL")]
     [InlineData("--agent", "a b", "--agent must be")]

@@ -35,6 +35,9 @@ public sealed class FuzzingServer : IAsyncDisposable
 
     public ConcurrentDictionary<string, int> ReportUpdates { get; } = new();
 
+    /// <summary>Case numbers whose upgrade gets a bad 101 (no Sec-WebSocket-Accept), as a broken server would send.</summary>
+    public HashSet<int> BadUpgrades { get; } = [];
+
     /// <summary>Completes when the case with this number has been played.</summary>
     public async Task<string?> WaitForResultAsync(int caseNumber, TimeSpan timeout)
     {
@@ -74,6 +77,11 @@ public sealed class FuzzingServer : IAsyncDisposable
         if (head is null || !ServerHandshake.TryValidate(head, out var request, out _))
             return;
         var query = ParseQuery(head.Query);
+        if (head.Path == "/runCase" && BadUpgrades.Contains(int.Parse(query["case"])))
+        {
+            await stream.WriteAsync("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"u8.ToArray());
+            return;
+        }
         // A compression case answers the client's permessage-deflate offer with the case's parameters.
         string? extensions = null;
         if (head.Path == "/runCase" && _cases[int.Parse(query["case"]) - 1].Extensions is { } parameters

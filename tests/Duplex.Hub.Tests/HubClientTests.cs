@@ -69,4 +69,26 @@ public class HubClientTests
         Assert.Equal(5, messages.Current.Offset);
         await messages.DisposeAsync();
     }
+
+    [Fact]
+    public async Task Disposing_closes_cleanly_with_1000()
+    {
+        var log = new ConcurrentQueue<string>();
+        var hub = new Hub();
+        var server = new Duplex.Server.WebSocketServer(new Duplex.Server.WebSocketServerOptions { Log = log.Enqueue });
+        server.Map("/hub", hub.HandleAsync, hub.RouteOptions);
+        await server.StartAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        await using var _s = server;
+        var client = await HubClient.ConnectAsync(server.Url("/hub"));
+        await client.JoinAsync("room");
+        await client.DisposeAsync();
+        string? closed = null;
+        for (int i = 0; i < 200 && closed is null; i++)
+        {
+            closed = log.FirstOrDefault(l => l.StartsWith("close ", StringComparison.Ordinal) && l.Contains("/hub"));
+            await Task.Delay(50);
+        }
+        Assert.NotNull(closed);
+        Assert.Contains(" /hub 1000 ", closed);
+    }
 }
