@@ -25,7 +25,8 @@ internal static class ServeCommand
           --tls-cert FILE         certificate for wss://: PEM (with --tls-key) or PFX
           --tls-key FILE          PEM private key for --tls-cert
           --tls-password TEXT     password of a PFX file
-          --allow-origin ORIGIN   allow browsers from this origin only (repeatable; default: any)
+          --allow-origin ORIGIN   allow browser pages from this origin (repeatable; '*' for any;
+                                default: only pages served by this server)
           --max-message-size N    largest message accepted, like 16m (default 16m)
           --max-connections N     open connections before new ones get 503 (default 100000)
           --no-compression        do not accept permessage-deflate (on by default: browsers offer it)

@@ -310,7 +310,7 @@ public sealed class WebSocketServer : IAsyncDisposable
                 await RespondAsync(stream, rejection).ConfigureAwait(false);
                 return (stream, null);
             }
-            if (!IsOriginAllowed(request!.Origin))
+            if (!IsOriginAllowed(request!.Origin, head.Headers["Host"]))
             {
                 Log($"refused {remote} {head.Path}: origin {request.Origin} is not allowed");
                 await RespondAsync(stream, 403, "origin not allowed").ConfigureAwait(false);
@@ -356,17 +356,33 @@ public sealed class WebSocketServer : IAsyncDisposable
         return null;
     }
 
-    private bool IsOriginAllowed(string? origin)
+    // Secure by default: with no allow-list, a browser's page must come from this very host
+    // (its Origin names the Host the request was sent to). No Origin: not a browser, allowed.
+    private bool IsOriginAllowed(string? origin, string? host)
     {
-        var allowed = _options.AllowedOrigins;
-        if (allowed.Count == 0 || origin is null)
+        if (origin is null)
             return true;
+        var allowed = _options.AllowedOrigins;
+        if (allowed.Count == 0)
+            return IsSameOrigin(origin, host);
         foreach (var entry in allowed)
         {
             if (entry == "*" || string.Equals(entry.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase))
                 return true;
         }
         return false;
+    }
+
+    internal static bool IsSameOrigin(string origin, string? host)
+    {
+        int scheme = origin.IndexOf("://", StringComparison.Ordinal);
+        if (scheme < 0 || string.IsNullOrEmpty(host))
+            return false; // "null" (a sandboxed page or a file) and junk are not this host
+        var authority = origin.AsSpan(scheme + 3);
+        int slash = authority.IndexOf('/');
+        if (slash >= 0)
+            authority = authority[..slash];
+        return authority.Equals(host, StringComparison.OrdinalIgnoreCase);
     }
 
     private static async Task ServeHttpAsync(Stream stream, HttpRequestHead head, Func<HttpRequestHead, ValueTask<HttpReply>> handler)

@@ -11,9 +11,10 @@ public sealed class WebSocketServerOptions : WebSocketOptions
 
     /// <summary>
     /// Origins allowed to open connections, like "https://example.com" (case-insensitive; "*"
-    /// allows any). Empty allows any origin. A browser request from another origin is refused
-    /// with 403, which stops cross-site WebSocket hijacking; requests with no Origin header
-    /// (non-browser clients) are allowed.
+    /// allows any). Empty (the default) allows only pages from this server itself: a browser
+    /// request whose Origin does not name the Host it was sent to is refused with 403. That stops
+    /// cross-site WebSocket hijacking (another site's page using the visitor's cookies to talk to
+    /// this server). Requests with no Origin header (non-browser clients) are always allowed.
     /// </summary>
     public IList<string> AllowedOrigins { get; } = new List<string>();
 

@@ -306,4 +306,27 @@ public class WebSocketConnectionTests
         await client.CloseAsync();
         Assert.Equal(["a", "b"], await received.WaitAsync(Wait));
     }
+
+    [Fact]
+    public async Task A_connection_dropped_without_closing_is_collected_even_with_keep_alive_running()
+    {
+        var (peer, serverStream) = await Loopback.CreatePairAsync();
+        var dropped = CreateAndDrop(serverStream);
+        await Task.Delay(200); // keep-alive ticks (every 10 ms here) and reads ahead meanwhile
+        for (int i = 0; i < 20 && dropped.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            await Task.Delay(20);
+        }
+        Assert.False(dropped.IsAlive);
+        peer.Dispose();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference CreateAndDrop(Stream stream) => new(WebSocketConnection.Create(stream, Role.Server, new WebSocketOptions
+    {
+        KeepAliveInterval = TimeSpan.FromMilliseconds(50),
+        KeepAliveTimeout = TimeSpan.FromSeconds(10),
+    }));
 }

@@ -73,6 +73,28 @@ public class WebSocketServerTests
     }
 
     [Fact]
+    public async Task Without_an_allow_list_only_pages_from_the_same_host_get_in()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var endPoint = server.LocalEndPoint!;
+        string host = $"127.0.0.1:{endPoint.Port}";
+        Assert.StartsWith("HTTP/1.1 403 ", await AskAsync(server, Request(endPoint, headers: "Origin: https://evil.example\r\n")));
+        Assert.StartsWith("HTTP/1.1 403 ", await AskAsync(server, Request(endPoint, headers: "Origin: null\r\n")));
+        Assert.StartsWith("HTTP/1.1 403 ", await AskAsync(server, Request(endPoint, headers: $"Origin: http://127.0.0.1:{endPoint.Port + 1}\r\n")));
+        await using (await RawClient.UpgradeAsync(endPoint, extraHeaders: $"Origin: http://{host}\r\n")) { }
+        await using (await RawClient.UpgradeAsync(endPoint)) { } // no Origin: not a browser
+    }
+
+    [Fact]
+    public async Task An_allow_list_of_star_lets_every_origin_in()
+    {
+        var options = new WebSocketServerOptions();
+        options.AllowedOrigins.Add("*");
+        await using var server = await Loopback.StartEchoServerAsync(options);
+        await using (await RawClient.UpgradeAsync(server.LocalEndPoint!, extraHeaders: "Origin: https://anywhere.example\r\n")) { }
+    }
+
+    [Fact]
     public async Task Origin_allow_list_refuses_other_sites_with_403()
     {
         var options = new WebSocketServerOptions();
