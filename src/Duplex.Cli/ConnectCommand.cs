@@ -64,14 +64,14 @@ internal static class ConnectCommand
         };
         foreach (var protocol in a.All("subprotocol"))
         {
-            if (!HttpHeadParser.IsToken(protocol))
+            if (!IsToken(protocol))
                 throw new UsageException($"'{protocol}' is not a valid subprotocol name");
             options.SubProtocols.Add(protocol);
         }
         foreach (var header in a.All("header"))
         {
             int colon = header.IndexOf(':');
-            if (colon <= 0 || !HttpHeadParser.IsToken(header.AsSpan(0, colon)))
+            if (colon <= 0 || !IsToken(header[..colon]))
                 throw new UsageException($"--header must look like 'Name: value', not '{header}'");
             options.Headers.Add(new(header[..colon].Trim(), header[(colon + 1)..].Trim()));
         }
@@ -162,19 +162,22 @@ internal static class ConnectCommand
                 return true;
             case "/close":
                 int code = 1000;
-                if (words.Length > 1 && (!int.TryParse(words[1], NumberStyles.None, CultureInfo.InvariantCulture, out code)
-                    || !CloseStatusRules.IsValidOnWire(code)))
+                if (words.Length > 1 && !int.TryParse(words[1], NumberStyles.None, CultureInfo.InvariantCulture, out code))
+                    code = -1;
+                try
+                {
+                    await ws.CloseAsync((CloseStatus)code, words.Length > 2 ? words[2] : null);
+                }
+                catch (ArgumentOutOfRangeException)
                 {
                     await console.Error.WriteLineAsync($"'{words[1]}' is not a close code that may be sent (1000-1003, 1007-1014, 3000-4999)");
                     return true;
                 }
-                string? reason = words.Length > 2 ? words[2] : null;
-                if (reason is not null && System.Text.Encoding.UTF8.GetByteCount(reason) > CloseFrame.MaxReasonBytes)
+                catch (ArgumentException)
                 {
                     await console.Error.WriteLineAsync("a close reason is at most 123 bytes");
                     return true;
                 }
-                await ws.CloseAsync((CloseStatus)code, reason);
                 return false;
             case "/binary":
                 try
@@ -191,4 +194,8 @@ internal static class ConnectCommand
                 return true;
         }
     }
+
+    // An HTTP token (RFC 9110 §5.6.2): what a header name or a subprotocol may be.
+    private static bool IsToken(string text) =>
+        text.Length > 0 && text.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c));
 }

@@ -93,7 +93,7 @@ internal static class ServeCommand
                 throw new UsageException("--auth-secret must be at least 16 characters");
             hubOptions.Authenticate = Hub.JwtAuthenticator.Create(secret);
         }
-        var hub = new Hub.Hub(hubOptions);
+        var hub = new Hub.MessageHub(hubOptions);
         await using var server = new WebSocketServer(options);
         server.Map("/echo", Echo.Handler);
         server.Map("/hub", hub.HandleAsync, hub.RouteOptions);

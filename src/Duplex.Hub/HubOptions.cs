@@ -2,7 +2,7 @@ using Duplex.Server;
 
 namespace Duplex.Hub;
 
-/// <summary>Limits and behaviour of a <see cref="Hub"/>.</summary>
+/// <summary>Limits and behaviour of a <see cref="MessageHub"/>.</summary>
 public sealed class HubOptions
 {
     /// <summary>Messages kept per channel for history and recovery. Default 100.</summary>

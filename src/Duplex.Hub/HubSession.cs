@@ -11,15 +11,11 @@ namespace Duplex.Hub;
 /// </summary>
 internal sealed partial class HubSession
 {
-    private readonly Hub _hub;
+    private readonly MessageHub _hub;
     private readonly WebSocketConnection _connection;
-    private readonly Queue<PreparedMessage> _queue = new();
-    private long _queuedBytes;
-    private bool _overflowed;
-    private TaskCompletionSource? _wake;
     private int _errorsInARow;
 
-    public HubSession(Hub hub, WebSocketConnection connection, string clientId, HubIdentity identity)
+    public HubSession(MessageHub hub, WebSocketConnection connection, string clientId, HubIdentity identity)
     {
         _hub = hub;
         _connection = connection;
@@ -33,112 +29,6 @@ internal sealed partial class HubSession
 
     /// <summary>The channels this client is in (guarded by each channel's lock).</summary>
     public HashSet<string> Channels { get; } = [];
-
-    public void Send(byte[] json) => Send(PreparedMessage.Create(json, MessageType.Text));
-
-    /// <summary>
-    /// Sends a message to this client: at once when nothing else is being sent to it (so a
-    /// fan-out is one non-blocking write per subscriber, with no thread hop), otherwise through
-    /// its queue. A replay of history on join is not held to the queue's limits: it is bounded by
-    /// the history itself, and the queue only refers to messages the history keeps anyway.
-    /// </summary>
-    public void Send(PreparedMessage message, bool replay = false)
-    {
-        TaskCompletionSource? wake = null;
-        bool direct = false, dropped = false;
-        lock (_queue)
-        {
-            if (_overflowed)
-                return;
-            var options = _hub.Options;
-            if (!replay && (_queue.Count + 1 > options.MaxQueuedMessages || _queuedBytes + message.Payload.Length > options.MaxQueuedBytes))
-            {
-                // A slow consumer: drop it now; it recovers what it missed with `since`.
-                _overflowed = true;
-                _queue.Clear();
-                _hub.Metrics.Dropped();
-                dropped = true;
-                wake = _wake;
-                _wake = null;
-            }
-            else if (!_writing && _queue.Count == 0)
-            {
-                _writing = true;
-                direct = true;
-            }
-            else
-            {
-                _queue.Enqueue(message);
-                if (!replay)
-                    _queuedBytes += message.Payload.Length;
-                wake = _wake;
-                _wake = null;
-            }
-        }
-        if (dropped)
-            _ = _connection.CloseAsync(CloseStatus.TryAgainLater, "too slow: reconnect and recover with since");
-        if (direct)
-            SendDirect(message);
-        else
-            wake?.TrySetResult();
-    }
-
-    private bool _writing; // a send is under way (direct, or the writer loop's batch)
-
-    private void SendDirect(PreparedMessage message)
-    {
-        ValueTask send;
-        try
-        {
-            send = _connection.SendAsync(message);
-        }
-        catch (WebSocketClosedException)
-        {
-            FinishDirect();
-            return;
-        }
-        if (!send.IsCompleted)
-        {
-            _ = CompleteDirectAsync(send);
-            return;
-        }
-        try
-        {
-            send.GetAwaiter().GetResult();
-        }
-        catch (WebSocketClosedException)
-        {
-        }
-        FinishDirect();
-    }
-
-    private async Task CompleteDirectAsync(ValueTask send)
-    {
-        try
-        {
-            await send.ConfigureAwait(false);
-        }
-        catch (WebSocketClosedException)
-        {
-        }
-        FinishDirect();
-    }
-
-    // After a direct send: what was queued meanwhile goes to the writer loop.
-    private void FinishDirect()
-    {
-        TaskCompletionSource? wake = null;
-        lock (_queue)
-        {
-            _writing = false;
-            if (_queue.Count > 0 || _overflowed)
-            {
-                wake = _wake;
-                _wake = null;
-            }
-        }
-        wake?.TrySetResult();
-    }
 
     public async Task RunAsync()
     {
@@ -173,52 +63,6 @@ internal sealed partial class HubSession
                 _wake?.TrySetResult();
             }
             await writer.ConfigureAwait(false);
-        }
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var batch = new List<PreparedMessage>();
-        while (true)
-        {
-            Task? wait = null;
-            lock (_queue)
-            {
-                if (_queue.Count == 0 || _writing)
-                {
-                    if (_overflowed && _queue.Count == 0 && !_writing)
-                        return;
-                    _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    wait = _wake.Task;
-                }
-                else
-                {
-                    _writing = true;
-                    while (_queue.TryDequeue(out var next))
-                        batch.Add(next);
-                    _queuedBytes = 0;
-                }
-            }
-            if (wait is not null)
-            {
-                await wait.ConfigureAwait(false);
-                continue;
-            }
-            try
-            {
-                foreach (var message in batch)
-                    await _connection.SendAsync(message).ConfigureAwait(false);
-            }
-            catch (WebSocketClosedException)
-            {
-                return;
-            }
-            finally
-            {
-                batch.Clear();
-                lock (_queue)
-                    _writing = false;
-            }
         }
     }
 
@@ -363,49 +207,10 @@ internal sealed partial class HubSession
         return Succeeded();
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_.:/-]{1,64}$")]
-    private static partial Regex ChannelName();
-
-    private bool TryChannel(JsonElement root, string? id, out string channel)
-    {
-        channel = root.TryGetProperty("channel", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() ?? "" : "";
-        if (ChannelName().IsMatch(channel))
-            return true;
-        Fail(id, "bad_channel", "a channel name is 1-64 letters, digits, or - _ . : /");
-        return false;
-    }
-
     private bool Succeeded()
     {
         _errorsInARow = 0;
         return true;
     }
 
-    private void Ok(string? id, Action<Utf8JsonWriter>? fields = null)
-    {
-        if (id is null)
-            return;
-        Send(Json.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("type", "ok");
-            Hub.WriteId(w, id);
-            fields?.Invoke(w);
-            w.WriteEndObject();
-        }));
-    }
-
-    private bool Fail(string? id, string code, string text)
-    {
-        Send(Json.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("type", "error");
-            Hub.WriteId(w, id);
-            w.WriteString("code", code);
-            w.WriteString("message", text);
-            w.WriteEndObject();
-        }));
-        return false;
-    }
 }

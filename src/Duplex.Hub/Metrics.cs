@@ -4,7 +4,7 @@ using Duplex.Server;
 
 namespace Duplex.Hub;
 
-public sealed partial class Hub
+public sealed partial class MessageHub
 {
     /// <summary>The hub's and the server's counters in the Prometheus text format.</summary>
     public string FormatMetrics(WebSocketServer? server = null)

@@ -71,7 +71,10 @@ public class BrowserTests(BrowserFixture fixture)
     public async Task Chromium_exchanges_text_binary_large_messages_and_close_codes()
     {
         await using var serve = await ServeProcess.StartAsync();
-        await using var closer = await Loopback.StartEchoServerAsync(configure: s =>
+        // Another server than the page's: it must allow the page's origin (the default refuses other origins).
+        var closerOptions = new Duplex.Server.WebSocketServerOptions();
+        closerOptions.AllowedOrigins.Add(serve.HttpUrl.GetLeftPart(UriPartial.Authority));
+        await using var closer = await Loopback.StartEchoServerAsync(closerOptions, s =>
             s.Map("/close4001", (ws, _, _) => ws.CloseAsync((CloseStatus)4001, "server bye")));
         var page = await fixture.Browser.NewPageAsync();
         try

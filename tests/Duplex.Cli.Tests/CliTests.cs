@@ -311,11 +311,54 @@ public class BenchTests
         Assert.Equal(0, result.GetProperty("errors").GetInt64());
     }
 
+    // Starts a server whose log lines are kept, with /echo and a hub at /hub.
+    private static async Task<(Duplex.Server.WebSocketServer Server, System.Collections.Concurrent.ConcurrentQueue<string> Log)> StartLoggedAsync()
+    {
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var hub = new Duplex.Hub.MessageHub();
+        var server = await Loopback.StartEchoServerAsync(new Duplex.Server.WebSocketServerOptions { Log = log.Enqueue },
+            s => s.Map("/hub", hub.HandleAsync, hub.RouteOptions));
+        return (server, log);
+    }
+
+    // Waits for the server to log the end of `count` connections; returns their close lines.
+    private static async Task<List<string>> ClosesAsync(System.Collections.Concurrent.ConcurrentQueue<string> log, int count)
+    {
+        for (int i = 0; i < 200 && log.Count(l => l.StartsWith("close ", StringComparison.Ordinal)) < count; i++)
+            await Task.Delay(50);
+        return log.Where(l => l.StartsWith("close ", StringComparison.Ordinal)).ToList();
+    }
+
+    [Fact]
+    public async Task Echo_and_handshake_modes_close_every_connection_with_1000()
+    {
+        var (server, log) = await StartLoggedAsync();
+        await using var _ = server;
+        var (code, _) = await CliRun.RunAsync("", "bench", "echo", server.Url().ToString(),
+            "--connections", "5", "--in-flight", "8", "--duration", "0.5", "--warmup", "0", "--json", "--quiet");
+        Assert.Equal(0, code);
+        var closes = await ClosesAsync(log, 5);
+        Assert.Equal(5, closes.Count);
+        Assert.All(closes, line => Assert.Contains(" /echo 1000 ", line));
+    }
+
+    [Fact]
+    public async Task Fanout_mode_closes_every_connection_with_1000()
+    {
+        var (server, log) = await StartLoggedAsync();
+        await using var _ = server;
+        var (code, _) = await CliRun.RunAsync("", "bench", "fanout", server.Url("/hub").ToString(), "--subscribers", "10", "--duration", "0.5", "--json", "--quiet");
+        Assert.Equal(0, code);
+        var closes = await ClosesAsync(log, 11);
+        Assert.Equal(11, closes.Count); // ten subscribers and the publisher
+        Assert.All(closes, line => Assert.Contains(" /hub 1000 ", line));
+    }
+
     [Theory]
     [InlineData("bench needs a mode")]
     [InlineData("unknown bench mode 'fast'", "fast", "ws://h/")]
     [InlineData("bench needs the server's URL", "echo")]
-    [InlineData("'wss://h/' is not a ws:// URL", "echo", "wss://h/")]
+    [InlineData("'http://h/' is not a ws:// or wss:// URL", "echo", "http://h/")]
     [InlineData("--connections must be a whole number", "echo", "ws://h/", "--connections", "0")]
     public async Task Bad_bench_arguments_are_one_line(string message, params string[] args)
     {

@@ -1,3 +1,4 @@
+using Duplex.Cli;
 using System.Net;
 using Duplex.Protocol;
 using Duplex.Server;

@@ -34,7 +34,7 @@ public class HubClientTests
     [Fact]
     public async Task Reconnects_by_itself_and_recovers_missed_messages_once_each_in_order()
     {
-        var hub = new Hub();
+        var hub = new MessageHub();
         var serverSide = new ConcurrentQueue<WebSocketConnection>();
         await using var server = await Loopback.StartEchoServerAsync(configure: s => s.Map("/hub", (ws, request, stopping) =>
         {
@@ -74,7 +74,7 @@ public class HubClientTests
     public async Task Disposing_closes_cleanly_with_1000()
     {
         var log = new ConcurrentQueue<string>();
-        var hub = new Hub();
+        var hub = new MessageHub();
         var server = new Duplex.Server.WebSocketServer(new Duplex.Server.WebSocketServerOptions { Log = log.Enqueue });
         server.Map("/hub", hub.HandleAsync, hub.RouteOptions);
         await server.StartAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));

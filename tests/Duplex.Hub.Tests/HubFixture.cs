@@ -8,9 +8,9 @@ namespace Duplex.Hub.Tests;
 /// <summary>A server with a hub at /hub, and raw JSON clients to talk to it.</summary>
 public static class HubServer
 {
-    public static async Task<(WebSocketServer Server, Hub Hub)> StartAsync(HubOptions? options = null)
+    public static async Task<(WebSocketServer Server, MessageHub Hub)> StartAsync(HubOptions? options = null)
     {
-        var hub = new Hub(options);
+        var hub = new MessageHub(options);
         var server = await Loopback.StartEchoServerAsync(configure: s => s.Map("/hub", hub.HandleAsync, hub.RouteOptions));
         return (server, hub);
     }

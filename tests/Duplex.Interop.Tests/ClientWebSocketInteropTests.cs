@@ -1,3 +1,4 @@
+using Duplex.Cli;
 using System.Net.WebSockets;
 using System.Text;
 using Duplex.Server;

@@ -1,3 +1,4 @@
+using Duplex.Cli;
 using System.Net;
 using System.Net.Sockets;
 using Duplex.Protocol;

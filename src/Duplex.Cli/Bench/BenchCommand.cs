@@ -44,8 +44,8 @@ internal static class BenchCommand
             throw new UsageException($"unknown bench mode '{mode}' (echo, idle, handshake or fanout)");
         if (a.Positional.Count != 1)
             throw new UsageException(a.Positional.Count == 0 ? "bench needs the server's URL, like ws://127.0.0.1:8080/echo" : $"unexpected argument '{a.Positional[1]}'");
-        if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme != "ws")
-            throw new UsageException($"'{a.Positional[0]}' is not a ws:// URL");
+        if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
+            throw new UsageException($"'{a.Positional[0]}' is not a ws:// or wss:// URL");
         bool json = a.Flag("json");
         var progress = a.Flag("quiet") ? null : console.Error;
         ResourceLimits.RaiseOpenFileLimit();

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using Duplex.Protocol;
 
 namespace Duplex.Cli.Bench;
 
@@ -17,152 +14,97 @@ internal sealed class EchoResult
 }
 
 /// <summary>
-/// Echo load: each connection keeps a fixed number of messages in flight. When k echoes come
-/// back in one read, k new frames go out in one write, from a block of frames built and masked
-/// once. Latency is the time from a frame's write to its echo (echoes come back in order).
+/// Echo load: each connection keeps a fixed number of messages in flight and sends a new one for
+/// each echo. Latency is the time from a message's send to its echo (echoes come back in order).
 /// </summary>
 internal static class EchoLoad
 {
     public static async Task<EchoResult> RunAsync(EchoSettings settings, Action<double, long>? progress, CancellationToken stop)
     {
-        var endPoint = await BenchSocket.ResolveAsync(settings.Uri, stop);
-        var frame = BenchSocket.BuildFrame(settings.Text ? Opcode.Text : Opcode.Binary, settings.Size);
-        var block = new byte[frame.Length * settings.InFlight];
-        for (int i = 0; i < settings.InFlight; i++)
-            frame.CopyTo(block, i * frame.Length);
-
-        var connections = new Worker[settings.Connections];
-        var opened = await Task.WhenAll(Enumerable.Range(0, settings.Connections).Select(async i =>
-        {
-            try
-            {
-                return await BenchSocket.ConnectAsync(endPoint, settings.Uri, stop);
-            }
-            catch (Exception e) when (e is SocketException or IOException or WebSocketHandshakeException)
-            {
-                return ((Stream, byte[])?)null;
-            }
-        }));
-        long connectErrors = opened.Count(o => o is null);
+        var payload = new byte[settings.Size];
+        for (int i = 0; i < payload.Length; i++)
+            payload[i] = (byte)('a' + i % 26); // valid UTF-8 for text
+        var (connections, connectErrors, first) = await BenchClient.OpenAsync(settings.Uri, settings.Connections, null, null, stop);
         if (connectErrors == settings.Connections)
-            throw new IOException($"no connection to {settings.Uri} could be opened");
+            throw BenchClient.NoConnection(settings.Uri, first);
 
         long measureFrom = Stopwatch.GetTimestamp() + (long)(settings.Warmup.TotalSeconds * Stopwatch.Frequency);
         long measureTo = measureFrom + (long)(settings.Duration.TotalSeconds * Stopwatch.Frequency);
-        var tasks = new List<Task>();
-        for (int i = 0; i < opened.Length; i++)
-        {
-            if (opened[i] is not var (stream, leftover))
-                continue;
-            connections[i] = new Worker(stream, frame.Length, block, settings.InFlight, measureFrom, measureTo);
-            tasks.Add(connections[i].RunAsync(leftover, stop));
-        }
-        var all = Task.WhenAll(tasks);
+        var workers = connections.Where(c => c is not null)
+            .Select(c => new Worker(c!, payload, settings.Text, settings.InFlight, measureFrom, measureTo)).ToArray();
+        var all = Task.WhenAll(workers.Select(w => w.RunAsync(stop)));
         while (!all.IsCompleted)
         {
             await Task.WhenAny(all, Task.Delay(1000, stop)).ContinueWith(_ => { }, TaskScheduler.Default);
             if (progress is not null && !all.IsCompleted)
             {
                 long now = Stopwatch.GetTimestamp();
-                long count = 0;
-                foreach (var c in connections)
-                {
-                    if (c is null)
-                        continue;
-                    count += Volatile.Read(ref c.Measured);
-                }
+                long count = workers.Sum(w => Volatile.Read(ref w.Measured));
                 double measuredSeconds = Math.Max(0, (Math.Min(now, measureTo) - measureFrom) / (double)Stopwatch.Frequency);
                 progress(measuredSeconds, count);
             }
         }
         var result = new EchoResult { Errors = connectErrors, Seconds = settings.Duration.TotalSeconds };
-        foreach (var c in connections)
+        foreach (var w in workers)
         {
-            if (c is null)
-                continue;
-            result.Messages += c.Measured;
-            result.Errors += c.Errors;
-            result.Latency.Add(c.Latency);
+            result.Messages += w.Measured;
+            result.Errors += w.Errors;
+            result.Latency.Add(w.Latency);
         }
         return result;
     }
 
-    private sealed class Worker(Stream stream, int frameLength, byte[] block, int inFlight, long measureFrom, long measureTo)
+    private sealed class Worker(WebSocketConnection ws, byte[] payload, bool text, int inFlight, long measureFrom, long measureTo)
     {
         private readonly long[] _sentAt = new long[inFlight];
-        private int _head, _tail, _outstanding;
-        private FrameCounter _counter = new();
+        private int _head, _tail;
         public long Measured;
         public long Errors;
         public Histogram Latency { get; } = new();
 
-        public async Task RunAsync(byte[] leftover, CancellationToken stop)
+        public async Task RunAsync(CancellationToken stop)
         {
-            var buffer = GC.AllocateUninitializedArray<byte>(Math.Max(64 * 1024, frameLength * inFlight + 64));
             try
             {
-                await SendAsync(inFlight, stop);
-                int completed = _counter.Feed(leftover, out _);
+                for (int i = 0; i < inFlight; i++)
+                    await SendAsync(stop);
                 while (true)
                 {
-                    if (completed > 0 && !await OnEchoesAsync(completed, stop))
-                        break;
-                    int read = await stream.ReadAsync(buffer, stop);
-                    if (read == 0)
+                    var echo = await ws.ReceiveAsync(stop);
+                    if (echo.IsClose)
                     {
                         Errors++;
-                        break;
+                        return;
                     }
-                    completed = _counter.Feed(buffer.AsSpan(0, read), out bool closed);
-                    if (closed)
+                    long now = Stopwatch.GetTimestamp();
+                    long sent = _sentAt[_head];
+                    _head = (_head + 1) % _sentAt.Length;
+                    if (sent >= measureFrom && now <= measureTo)
                     {
-                        Errors++;
-                        break;
+                        Measured++;
+                        Latency.Record((long)((now - sent) * (1e9 / Stopwatch.Frequency)));
                     }
+                    if (now > measureTo)
+                        break;
+                    await SendAsync(stop);
                 }
             }
-            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or InvalidDataException)
+            catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
             {
                 if (e is not OperationCanceledException)
                     Errors++;
             }
             finally
             {
-                BenchSocket.Reset(stream);
+                await BenchClient.CloseAsync(ws); // the echoes still in flight are drained by the close
             }
         }
 
-        // Records the echoes' latency and refills the window; false once the run is over.
-        private async ValueTask<bool> OnEchoesAsync(int count, CancellationToken stop)
+        private ValueTask SendAsync(CancellationToken stop)
         {
-            long now = Stopwatch.GetTimestamp();
-            for (int i = 0; i < count; i++)
-            {
-                long sent = _sentAt[_head];
-                _head = (_head + 1) % _sentAt.Length;
-                _outstanding--;
-                if (sent >= measureFrom && now <= measureTo)
-                {
-                    Measured++;
-                    Latency.Record((long)((now - sent) * (1e9 / Stopwatch.Frequency)));
-                }
-            }
-            if (now > measureTo)
-                return false;
-            await SendAsync(count, stop);
-            return true;
-        }
-
-        private async ValueTask SendAsync(int count, CancellationToken stop)
-        {
-            long now = Stopwatch.GetTimestamp();
-            for (int i = 0; i < count; i++)
-            {
-                _sentAt[_tail] = now;
-                _tail = (_tail + 1) % _sentAt.Length;
-                _outstanding++;
-            }
-            await stream.WriteAsync(block.AsMemory(0, count * frameLength), stop);
+            _sentAt[_tail] = Stopwatch.GetTimestamp();
+            _tail = (_tail + 1) % _sentAt.Length;
+            return text ? ws.SendTextAsync(payload, stop) : ws.SendBinaryAsync(payload, stop);
         }
     }
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text;
-using Duplex.Protocol;
 
 namespace Duplex.Cli.Bench;
 
@@ -18,20 +16,18 @@ internal sealed record FanoutResult(int Subscribers, long Published, long Delive
 /// </summary>
 internal static class FanoutLoad
 {
+    private const string Join = "{\"type\":\"join\",\"channel\":\"fanout\",\"id\":\"join\"}";
+
     public static async Task<FanoutResult> RunAsync(Uri uri, int subscribers, int size, TimeSpan duration, int? serverPid,
         Action<double, long>? progress, CancellationToken stop)
     {
-        var endPoint = await BenchSocket.ResolveAsync(uri, stop);
-        byte[] join = Masked("{\"type\":\"join\",\"channel\":\"fanout\"}");
         string data = new('x', Math.Max(0, size));
-        byte[] publish = Masked($"{{\"type\":\"publish\",\"channel\":\"fanout\",\"data\":\"{data}\"}}");
+        byte[] publish = Encoding.UTF8.GetBytes($"{{\"type\":\"publish\",\"channel\":\"fanout\",\"data\":\"{data}\"}}");
         long? before = serverPid is int p0 ? IdleLoad.ReadRssKiB(p0) : null;
         long delivered = 0, errors = 0;
         bool measuring = false;
-        var streams = new Stream?[subscribers];
-        using var gate = new SemaphoreSlim(64);
         var readers = new List<Task>();
-        // Counted down by the readers, which run on the event loop: wait for it without blocking a thread.
+        // Counted down by the readers as their join is answered: waited for without blocking a thread.
         int toJoin = subscribers;
         var joinedAll = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void Joined()
@@ -39,60 +35,47 @@ internal static class FanoutLoad
             if (Interlocked.Decrement(ref toJoin) == 0)
                 joinedAll.TrySetResult();
         }
-        var opening = Enumerable.Range(0, subscribers).Select(async i =>
+        var (connections, connectErrors, _) = await BenchClient.OpenAsync(uri, subscribers, async ws =>
         {
-            await gate.WaitAsync(stop);
-            try
-            {
-                var (stream, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop);
-                streams[i] = stream;
-                await stream.WriteAsync(join, stop);
-                lock (readers)
-                    readers.Add(ReadAsync(stream));
-            }
-            catch (Exception e) when (e is SocketException or IOException or WebSocketHandshakeException)
-            {
-                Interlocked.Increment(ref errors);
-                Joined();
-            }
-            finally
-            {
-                gate.Release();
-            }
-        });
-        await Task.WhenAll(opening);
+            await ws.SendTextAsync(Join, stop);
+            lock (readers)
+                readers.Add(ReadAsync(ws));
+        }, null, stop);
+        errors += connectErrors;
+        for (int i = 0; i < connectErrors; i++)
+            Joined();
 
-        async Task ReadAsync(Stream stream)
+        // Counts the channel's messages only (not the welcome, the join's answer or presence events).
+        async Task ReadAsync(WebSocketConnection ws)
         {
-            var counter = new FrameCounter();
-            var buffer = new byte[64 * 1024];
-            int seen = 0;
+            bool joined = false;
             try
             {
                 while (true)
                 {
-                    int read = await stream.ReadAsync(buffer, stop);
-                    if (read == 0)
+                    var message = await ws.ReceiveAsync(stop);
+                    if (message.IsClose)
                         break;
-                    int messages = counter.Feed(buffer.AsSpan(0, read), out bool closed);
-                    if (seen < 2 && seen + messages >= 2)
-                        Joined(); // welcome, then the join's answer
-                    seen += messages;
-                    if (Volatile.Read(ref measuring))
-                        Interlocked.Add(ref delivered, messages);
-                    if (closed)
+                    var payload = message.Payload.Span;
+                    if (!joined)
                     {
-                        Interlocked.Increment(ref errors);
-                        break;
+                        if (payload.IndexOf("\"id\":\"join\""u8) >= 0)
+                        {
+                            joined = true;
+                            Joined();
+                        }
+                        continue;
                     }
+                    if (payload.StartsWith("{\"type\":\"message\""u8) && Volatile.Read(ref measuring))
+                        Interlocked.Increment(ref delivered);
                 }
             }
-            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidDataException)
+            catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
             {
             }
             finally
             {
-                if (seen < 2)
+                if (!joined)
                 {
                     Interlocked.Increment(ref errors); // gone before it had joined
                     Joined();
@@ -100,14 +83,14 @@ internal static class FanoutLoad
             }
         }
 
-        // Every subscriber has its welcome and join answer, or the joins have had time to land.
+        // Every subscriber has its join answered, or the joins have had time to land.
         await Task.WhenAny(joinedAll.Task, Task.Delay(TimeSpan.FromSeconds(5 + subscribers / 2000.0), stop));
         await Task.Delay(1000, stop);
         long? after = serverPid is int p1 ? IdleLoad.ReadRssKiB(p1) : null;
-        int live = streams.Count(s => s is not null);
+        int live = connections.Count(s => s is not null);
 
-        var (publisher, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop);
-        await publisher.WriteAsync(join, stop);
+        var publisher = await BenchClient.ConnectAsync(uri, stop);
+        await publisher.SendTextAsync(Join, stop);
         await Task.Delay(200, stop);
         Volatile.Write(ref measuring, true);
         var clock = Stopwatch.StartNew();
@@ -133,7 +116,7 @@ internal static class FanoutLoad
                     continue;
                 }
             }
-            await publisher.WriteAsync(publish, stop);
+            await publisher.SendTextAsync(publish, stop);
             published++;
             if (progress is not null && clock.ElapsedMilliseconds >= nextReport)
             {
@@ -143,20 +126,14 @@ internal static class FanoutLoad
         }
         double seconds = clock.Elapsed.TotalSeconds;
         long total = Interlocked.Read(ref delivered);
-        BenchSocket.Reset(publisher);
-        foreach (var stream in streams)
-        {
-            if (stream is not null)
-                BenchSocket.Reset(stream);
-        }
+        Volatile.Write(ref measuring, false);
+        // The publisher's answers are never read: drop it rather than wait for its close to drain them.
+        await BenchClient.CloseAsync(publisher);
+        await BenchClient.CloseAllAsync(connections);
+        Task[] pending;
+        lock (readers)
+            pending = [.. readers];
+        await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
         return new FanoutResult(live, published, total, seconds, Interlocked.Read(ref errors), before, after);
-    }
-
-    private static byte[] Masked(string json)
-    {
-        var payload = Encoding.UTF8.GetBytes(json);
-        var frame = new byte[FrameWriter.GetFrameLength(payload.Length, masked: true)];
-        FrameWriter.WriteFrame(frame, Opcode.Text, true, 0, payload, 0x1A2B3C4Du);
-        return frame;
     }
 }

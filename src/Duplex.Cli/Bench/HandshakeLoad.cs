@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
-using Duplex.Protocol;
 
 namespace Duplex.Cli.Bench;
 
@@ -12,9 +10,6 @@ internal static class HandshakeLoad
     public static async Task<HandshakeResult> RunAsync(Uri uri, int parallel, TimeSpan duration, TimeSpan warmup,
         Action<double, long>? progress, CancellationToken stop)
     {
-        var endPoint = await BenchSocket.ResolveAsync(uri, stop);
-        var close = new byte[FrameHeader.MaxLength + 2];
-        int closeLength = FrameWriter.WriteFrame(close, Opcode.Close, true, 0, [0x03, 0xE8], 0x11223344u);
         long measureFrom = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
         long measureTo = measureFrom + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         long completed = 0, errors = 0;
@@ -22,21 +17,14 @@ internal static class HandshakeLoad
         var workers = Enumerable.Range(0, parallel).Select(w => Task.Run(async () =>
         {
             var latency = histograms[w] = new Histogram();
-            var buffer = new byte[1024];
             while (Stopwatch.GetTimestamp() < measureTo && !stop.IsCancellationRequested)
             {
                 long started = Stopwatch.GetTimestamp();
                 try
                 {
-                    var (stream, _) = await BenchSocket.ConnectAsync(endPoint, uri, stop);
-                    await using (stream)
-                    {
-                        await stream.WriteAsync(close.AsMemory(0, closeLength), stop);
-                        // Read the server's close frame and its FIN.
-                        while (await stream.ReadAsync(buffer, stop) > 0)
-                        {
-                        }
-                    }
+                    var ws = await BenchClient.ConnectAsync(uri, stop);
+                    await using (ws)
+                        await ws.CloseAsync(Duplex.Protocol.CloseStatus.NormalClosure); // the server's close frame and FIN
                     long ended = Stopwatch.GetTimestamp();
                     if (started >= measureFrom && ended <= measureTo)
                     {
@@ -44,7 +32,7 @@ internal static class HandshakeLoad
                         latency.Record((long)((ended - started) * (1e9 / Stopwatch.Frequency)));
                     }
                 }
-                catch (Exception e) when (e is SocketException or IOException or WebSocketHandshakeException)
+                catch (Exception e) when (BenchClient.IsFailure(e))
                 {
                     Interlocked.Increment(ref errors);
                 }

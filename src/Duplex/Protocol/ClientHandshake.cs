@@ -3,10 +3,10 @@ using System.Text;
 namespace Duplex.Protocol;
 
 /// <summary>What the server agreed to in its 101 response.</summary>
-public sealed record UpgradeResponse(HttpResponseHead Head, string? SubProtocol, IReadOnlyList<ExtensionOffer> Extensions);
+internal sealed record UpgradeResponse(HttpResponseHead Head, string? SubProtocol, IReadOnlyList<ExtensionOffer> Extensions);
 
 /// <summary>The client's side of the opening handshake (RFC 6455 §4.1).</summary>
-public static class ClientHandshake
+internal static class ClientHandshake
 {
     /// <summary>The GET request that asks for an upgrade.</summary>
     public static byte[] BuildRequest(Uri uri, string key, string? origin, IReadOnlyList<string> subProtocols,

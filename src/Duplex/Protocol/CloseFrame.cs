@@ -4,7 +4,7 @@ using System.Text;
 namespace Duplex.Protocol;
 
 /// <summary>The payload of a close frame (RFC 6455 §5.5.1, §7.4): a status code and a UTF-8 reason.</summary>
-public static class CloseFrame
+internal static class CloseFrame
 {
     /// <summary>A control frame's payload is at most 125 bytes, so the reason at most 123.</summary>
     public const int MaxReasonBytes = 123;

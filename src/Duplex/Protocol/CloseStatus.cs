@@ -27,7 +27,7 @@ public enum CloseStatus : ushort
 }
 
 /// <summary>Which close codes may travel in a close frame.</summary>
-public static class CloseStatusRules
+internal static class CloseStatusRules
 {
     /// <summary>
     /// True when <paramref name="code"/> may appear on the wire: 1000-1003, 1007-1014 (the

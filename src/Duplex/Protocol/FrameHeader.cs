@@ -4,7 +4,7 @@ using System.Buffers.Binary;
 namespace Duplex.Protocol;
 
 /// <summary>The fixed part of a frame (RFC 6455 §5.2): read from and written to raw bytes.</summary>
-public readonly record struct FrameHeader(bool Fin, byte Rsv, Opcode Opcode, bool Masked, uint MaskKey, long PayloadLength)
+internal readonly record struct FrameHeader(bool Fin, byte Rsv, Opcode Opcode, bool Masked, uint MaskKey, long PayloadLength)
 {
     /// <summary>RSV1, RSV2 and RSV3 as they sit in the first byte (0x40, 0x20, 0x10).</summary>
     public const byte Rsv1 = 0x40, Rsv2 = 0x20, Rsv3 = 0x10;

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace Duplex.Protocol;
 
 /// <summary>Builds frames for sending: header, then the payload, masked when a key is given.</summary>
-public static class FrameWriter
+internal static class FrameWriter
 {
     /// <summary>Writes a whole frame to <paramref name="destination"/>; returns the bytes written.</summary>
     public static int WriteFrame(Span<byte> destination, Opcode opcode, bool fin, byte rsv, ReadOnlySpan<byte> payload, uint? maskKey)
@@ -27,7 +27,7 @@ public static class FrameWriter
 /// cryptographic generator in blocks, so a frame costs four bytes of a buffer, not a system call.
 /// Not thread-safe: each connection has its own and uses it under its send lock.
 /// </summary>
-public sealed class MaskKeySource
+internal sealed class MaskKeySource
 {
     private readonly byte[] _block = new byte[256];
     private int _next = 256;

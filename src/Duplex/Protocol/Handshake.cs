@@ -4,7 +4,7 @@ using System.Text;
 namespace Duplex.Protocol;
 
 /// <summary>An extension as offered or accepted in Sec-WebSocket-Extensions (RFC 6455 §9.1).</summary>
-public sealed record ExtensionOffer(string Name, IReadOnlyList<KeyValuePair<string, string?>> Parameters)
+internal sealed record ExtensionOffer(string Name, IReadOnlyList<KeyValuePair<string, string?>> Parameters)
 {
     public override string ToString()
     {
@@ -20,7 +20,7 @@ public sealed record ExtensionOffer(string Name, IReadOnlyList<KeyValuePair<stri
 }
 
 /// <summary>The rules of the opening handshake (RFC 6455 §4) that both roles share.</summary>
-public static class Handshake
+internal static class Handshake
 {
     public const string Guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     public const string SupportedVersion = "13";

@@ -112,16 +112,16 @@ public sealed record HttpRequestHead(string Method, string Target, string Versio
 }
 
 /// <summary>A parsed status line and headers.</summary>
-public sealed record HttpResponseHead(string Version, int StatusCode, string ReasonPhrase, HttpHeaders Headers);
+internal sealed record HttpResponseHead(string Version, int StatusCode, string ReasonPhrase, HttpHeaders Headers);
 
 /// <summary>Why a head could not be parsed, and the HTTP status a server answers with.</summary>
-public readonly record struct HttpHeadError(int StatusCode, string Message);
+internal readonly record struct HttpHeadError(int StatusCode, string Message);
 
 /// <summary>
 /// Parses HTTP/1.1 heads (RFC 9112) from raw bytes with limits. Never throws on junk: it
 /// answers NeedMoreData, Done, or InvalidData with an error.
 /// </summary>
-public static class HttpHeadParser
+internal static class HttpHeadParser
 {
     private static ReadOnlySpan<byte> Crlf => "\r\n"u8;
 

@@ -9,7 +9,7 @@ namespace Duplex.Protocol;
 /// The XOR masking of RFC 6455 §5.3, vectorised. A mask key is held as the uint whose bytes in
 /// memory are the key's four bytes in wire order, so one 32-bit XOR masks four payload bytes.
 /// </summary>
-public static class Masking
+internal static class Masking
 {
     /// <summary>Masks (or unmasks) <paramref name="data"/> in place.</summary>
     /// <param name="offset">How many payload bytes of this frame came before <paramref name="data"/>.</param>

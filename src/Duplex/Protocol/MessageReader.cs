@@ -3,7 +3,7 @@ using System.Buffers;
 namespace Duplex.Protocol;
 
 /// <summary>What <see cref="MessageReader.Read"/> found.</summary>
-public enum ReadEvent
+internal enum ReadEvent
 {
     /// <summary>More bytes are needed: fill <see cref="MessageReader.GetMemory"/> and call again.</summary>
     NeedMoreData,
@@ -25,7 +25,7 @@ public enum ReadEvent
 /// arrives, and the message size limit is applied to frame headers before their payload comes.
 /// A payload stays valid until the next call to <see cref="GetMemory"/> or <see cref="Read"/>.
 /// </summary>
-public sealed class MessageReader : IDisposable
+internal sealed class MessageReader : IDisposable
 {
     private const int InitialBufferSize = 4096;
     private const int MinimumReadSize = 1024;

@@ -11,13 +11,6 @@ public enum Opcode : byte
     Pong = 0xA,
 }
 
-/// <summary>Which end of the connection this is: it decides who masks (§5.3).</summary>
-public enum Role
-{
-    Client,
-    Server,
-}
-
 internal static class OpcodeRules
 {
     public static bool IsControl(Opcode opcode) => ((byte)opcode & 0x8) != 0;

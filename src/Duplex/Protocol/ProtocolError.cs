@@ -4,7 +4,7 @@ namespace Duplex.Protocol;
 /// A violation of the protocol by the peer: the status to close with and a short reason.
 /// Raised once by the core and turned into exactly one close frame by the connection.
 /// </summary>
-public readonly record struct ProtocolError(CloseStatus Status, string Reason)
+internal readonly record struct ProtocolError(CloseStatus Status, string Reason)
 {
     public static ProtocolError Protocol(string reason) => new(CloseStatus.ProtocolError, reason);
 

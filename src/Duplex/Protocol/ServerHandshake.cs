@@ -3,7 +3,7 @@ using System.Text;
 namespace Duplex.Protocol;
 
 /// <summary>What a valid upgrade request asks for.</summary>
-public sealed record UpgradeRequest(
+internal sealed record UpgradeRequest(
     HttpRequestHead Head,
     string Key,
     string? Origin,
@@ -17,7 +17,7 @@ public sealed record HttpRejection(int StatusCode, string Message, IReadOnlyList
 }
 
 /// <summary>The server's side of the opening handshake (RFC 6455 §4.2).</summary>
-public static class ServerHandshake
+internal static class ServerHandshake
 {
     /// <summary>
     /// Checks a request head against §4.2.1. A refusal carries the status to answer with:

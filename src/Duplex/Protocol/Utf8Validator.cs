@@ -8,7 +8,7 @@ namespace Duplex.Protocol;
 /// as early as possible. Whole runs go through the BCL's vectorised validator; only a
 /// sequence split across chunks is walked byte by byte.
 /// </summary>
-public struct Utf8Validator
+internal struct Utf8Validator
 {
     private int _needed;   // continuation bytes still expected
     private byte _low;     // allowed range of the next continuation byte

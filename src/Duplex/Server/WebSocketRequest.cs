@@ -13,7 +13,10 @@ public sealed class WebSocketRequest
         IsSecure = isSecure;
     }
 
-    public UpgradeRequest Request { get; }
+    internal UpgradeRequest Request { get; }
+
+    /// <summary>The subprotocols the client offered, in its order of preference.</summary>
+    public IReadOnlyList<string> OfferedSubProtocols => Request.SubProtocols;
 
     public string Path => Request.Head.Path;
 

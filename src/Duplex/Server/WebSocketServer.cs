@@ -18,7 +18,7 @@ public delegate Task WebSocketHandler(WebSocketConnection connection, WebSocketR
 /// A WebSocket server: an accept loop, optional TLS, routes by path, origin checks, limits on
 /// connections and handshakes, and a graceful shutdown that closes every client with 1001.
 /// </summary>
-public sealed class WebSocketServer : IAsyncDisposable
+public sealed partial class WebSocketServer : IAsyncDisposable
 {
     private readonly WebSocketServerOptions _options;
     private readonly Dictionary<string, Route> _routes = new(StringComparer.Ordinal);
@@ -174,7 +174,7 @@ public sealed class WebSocketServer : IAsyncDisposable
             handedOver = true;
             _ = RunConnectionAsync(upgrade.Connection, upgrade.Handler, upgrade.Context);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
         {
             // The client went away or was too slow: nothing to answer.
         }
@@ -259,181 +259,6 @@ public sealed class WebSocketServer : IAsyncDisposable
         {
             return Task.FromException(e);
         }
-    }
-
-    private sealed record UpgradeResult(WebSocketConnection Connection, WebSocketRequest Context, WebSocketHandler Handler);
-
-    // TLS, then the HTTP head, then one of: an HTTP answer (null result) or an upgraded connection.
-    private async Task<(Stream, UpgradeResult?)> HandshakeAsync(Stream stream, Socket socket, EndPoint? remote, CancellationToken cancellationToken)
-    {
-        if (_options.Certificate is { } certificate)
-        {
-            var tls = new SslStream(stream, leaveInnerStreamOpen: false);
-            stream = tls;
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = certificate,
-                ClientCertificateRequired = false,
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        using var reader = new HttpHeadReader(_options.HeadLimits);
-        HttpRequestHead? head;
-        while (true)
-        {
-            int read = await stream.ReadAsync(reader.GetMemory(), cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-                return (stream, null);
-            reader.Advance(read);
-            var status = reader.TryReadRequest(out head, out var error);
-            if (status == OperationStatus.Done)
-                break;
-            if (status == OperationStatus.InvalidData)
-            {
-                await RespondAsync(stream, error.StatusCode, error.Message).ConfigureAwait(false);
-                return (stream, null);
-            }
-        }
-        {
-            if (!_routes.TryGetValue(head!.Path, out var route))
-            {
-                await RespondAsync(stream, 404, $"no endpoint at {head.Path}").ConfigureAwait(false);
-                return (stream, null);
-            }
-            if (route.Http is not null)
-            {
-                await ServeHttpAsync(stream, head, route.Http).ConfigureAwait(false);
-                return (stream, null);
-            }
-            if (!ServerHandshake.TryValidate(head, out var request, out var rejection))
-            {
-                Log($"refused {remote} {head.Path}: {rejection!.StatusCode} {rejection.Message}");
-                await RespondAsync(stream, rejection).ConfigureAwait(false);
-                return (stream, null);
-            }
-            if (!IsOriginAllowed(request!.Origin, head.Headers["Host"]))
-            {
-                Log($"refused {remote} {head.Path}: origin {request.Origin} is not allowed");
-                await RespondAsync(stream, 403, "origin not allowed").ConfigureAwait(false);
-                return (stream, null);
-            }
-            var context = new WebSocketRequest(request, remote, _options.Certificate is not null);
-            if (route.Options?.Authorize is { } authorize && await authorize(context).ConfigureAwait(false) is { } refusal)
-            {
-                Log($"refused {remote} {head.Path}: {refusal.StatusCode} {refusal.Message}");
-                await RespondAsync(stream, refusal).ConfigureAwait(false);
-                return (stream, null);
-            }
-            context.SubProtocol = ChooseSubProtocol(request.SubProtocols, route.Options);
-            var compression = route.Options?.NoCompression == true ? null : route.Options?.Compression ?? _options.Compression;
-            DeflateParameters? deflate = null;
-            string? extensions = null;
-            if (compression is not null && ZLib.IsAvailable)
-                DeflateNegotiation.TryAccept(request.Extensions, compression, out deflate, out extensions);
-            byte[] response = ServerHandshake.BuildAcceptResponse(request.Key, context.SubProtocol, extensions);
-            await stream.WriteAsync(response, cancellationToken).ConfigureAwait(false);
-            var connection = new WebSocketConnection(Transport.Transport.For(stream, socket), Role.Server, _options, context.SubProtocol,
-                reader.Leftover, deflate, compression);
-            return (stream, new UpgradeResult(connection, context, route.Handler!));
-        }
-    }
-
-    private static string? ChooseSubProtocol(IReadOnlyList<string> offered, WebSocketRouteOptions? options)
-    {
-        if (offered.Count == 0 || options is null)
-            return null;
-        if (options.SelectSubProtocol is { } select)
-        {
-            string? choice = select(offered);
-            if (choice is not null && !offered.Contains(choice, StringComparer.Ordinal))
-                throw new InvalidOperationException($"SelectSubProtocol chose '{choice}', which the client did not offer.");
-            return choice;
-        }
-        foreach (var protocol in offered)
-        {
-            if (options.SubProtocols.Contains(protocol, StringComparer.Ordinal))
-                return protocol;
-        }
-        return null;
-    }
-
-    // Secure by default: with no allow-list, a browser's page must come from this very host
-    // (its Origin names the Host the request was sent to). No Origin: not a browser, allowed.
-    private bool IsOriginAllowed(string? origin, string? host)
-    {
-        if (origin is null)
-            return true;
-        var allowed = _options.AllowedOrigins;
-        if (allowed.Count == 0)
-            return IsSameOrigin(origin, host);
-        foreach (var entry in allowed)
-        {
-            if (entry == "*" || string.Equals(entry.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase))
-                return true;
-        }
-        return false;
-    }
-
-    internal static bool IsSameOrigin(string origin, string? host)
-    {
-        int scheme = origin.IndexOf("://", StringComparison.Ordinal);
-        if (scheme < 0 || string.IsNullOrEmpty(host))
-            return false; // "null" (a sandboxed page or a file) and junk are not this host
-        var authority = origin.AsSpan(scheme + 3);
-        int slash = authority.IndexOf('/');
-        if (slash >= 0)
-            authority = authority[..slash];
-        return authority.Equals(host, StringComparison.OrdinalIgnoreCase);
-    }
-
-    private static async Task ServeHttpAsync(Stream stream, HttpRequestHead head, Func<HttpRequestHead, ValueTask<HttpReply>> handler)
-    {
-        if (head.Method is not ("GET" or "HEAD"))
-        {
-            await RespondAsync(stream, new HttpRejection(405, "method not allowed", [new("Allow", "GET, HEAD")])).ConfigureAwait(false);
-            return;
-        }
-        var reply = await handler(head).ConfigureAwait(false);
-        byte[] bytes = ServerHandshake.BuildResponse(reply.StatusCode, reply.Body, null, reply.ContentType);
-        if (head.Method == "HEAD")
-            bytes = bytes.AsSpan(0, bytes.AsSpan().IndexOf("\r\n\r\n"u8) + 4).ToArray();
-        await stream.WriteAsync(bytes).ConfigureAwait(false);
-    }
-
-    // After an HTTP answer: end our side, then read what the client still sends for a moment,
-    // so that unread request bytes do not make the close a reset that destroys the answer.
-    private static async Task LingerAsync(Stream stream, Socket socket)
-    {
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(4096);
-        try
-        {
-            socket.Shutdown(SocketShutdown.Send);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            int discarded = 0;
-            while (discarded < 64 * 1024)
-            {
-                int read = await stream.ReadAsync(scratch, timeout.Token).ConfigureAwait(false);
-                if (read == 0)
-                    break;
-                discarded += read;
-            }
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
-    private static Task RespondAsync(Stream stream, int statusCode, string message) =>
-        RespondAsync(stream, new HttpRejection(statusCode, message));
-
-    private static async Task RespondAsync(Stream stream, HttpRejection rejection)
-    {
-        byte[] bytes = ServerHandshake.BuildResponse(rejection.StatusCode, rejection.Message + "\n", rejection.Headers);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        await stream.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Duplex.Cli;
 using System.Text;
 using Duplex.Server;
 using Duplex.Testing;

@@ -10,7 +10,7 @@ namespace Duplex.Protocol.Deflate;
 /// over from message to message; without, the stream is reset after each one.
 /// Memory: about 2^(windowBits+2) + 2^(memLevel+9) bytes of zlib state while it exists.
 /// </summary>
-public sealed unsafe class Deflater : IDisposable
+internal sealed unsafe class Deflater : IDisposable
 {
     private ZStream* _stream;
     private readonly bool _takeover;
@@ -96,7 +96,7 @@ public sealed unsafe class Deflater : IDisposable
 /// inflates, and stops with <see cref="InflateStatus.TooBig"/> as soon as the output passes the
 /// limit, so a small compressed message cannot expand into unbounded memory.
 /// </summary>
-public sealed unsafe class Inflater : IDisposable
+internal sealed unsafe class Inflater : IDisposable
 {
     private ZStream* _stream;
     private readonly bool _takeover;
@@ -193,7 +193,7 @@ public sealed unsafe class Inflater : IDisposable
     }
 }
 
-public enum InflateStatus
+internal enum InflateStatus
 {
     Ok,
     /// <summary>The output passed the limit: fail with 1009.</summary>

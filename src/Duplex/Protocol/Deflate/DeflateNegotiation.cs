@@ -15,7 +15,7 @@ public sealed record DeflateParameters(bool ServerNoContextTakeover, bool Client
 }
 
 /// <summary>Negotiation of permessage-deflate (RFC 7692 §5, §7.1), both roles, pure.</summary>
-public static class DeflateNegotiation
+internal static class DeflateNegotiation
 {
     public const string Name = "permessage-deflate";
     private const string ServerNoContext = "server_no_context_takeover", ClientNoContext = "client_no_context_takeover";

@@ -1,6 +1,8 @@
-namespace Duplex.Server;
+using Duplex.Server;
 
-/// <summary>Sends every message back with its type: for tests, conformance suites (Autobahn) and demos.</summary>
+namespace Duplex.Cli;
+
+/// <summary>Sends every message back with its type: `duplex serve`'s /echo, the Autobahn client driver, and tests.</summary>
 public static class Echo
 {
     /// <summary>A route handler that echoes until the connection closes.</summary>
