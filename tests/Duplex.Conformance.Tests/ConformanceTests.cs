@@ -61,7 +61,7 @@ public class ServerRole(EchoServerFixture plain, CompressedEchoServerFixture com
     internal static Protocol.Deflate.DeflateParameters Agreed(string header)
     {
         Assert.True(Protocol.Handshake.TryParseExtensions(header.Split(','), out var answers));
-        Assert.True(Protocol.Deflate.DeflateNegotiation.TryReadResponse(answers.Single(), new PerMessageDeflateOptions(), out var agreed, out var error), error);
+        Assert.True(Protocol.Deflate.DeflateNegotiation.TryReadResponse(answers.Single(), new PerMessageDeflateOptions().Limits, out var agreed, out var error), error);
         return agreed!;
     }
 }

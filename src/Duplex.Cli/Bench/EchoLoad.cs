@@ -14,24 +14,40 @@ internal sealed class EchoResult
 }
 
 /// <summary>
-/// Echo load: each connection keeps a fixed number of messages in flight and sends a new one for
-/// each echo. Latency is the time from a message's send to its echo (echoes come back in order).
+/// Echo load: each connection keeps a fixed number of messages in flight. When k echoes come
+/// back in one read, k new frames go out in one write, from a block of frames built and masked
+/// once (<see cref="RawConnection"/>). Latency is the time from a frame's write to its echo
+/// (echoes come back in order).
 /// </summary>
 internal static class EchoLoad
 {
     public static async Task<EchoResult> RunAsync(EchoSettings settings, Action<double, long>? progress, CancellationToken stop)
     {
-        var payload = new byte[settings.Size];
-        for (int i = 0; i < payload.Length; i++)
-            payload[i] = (byte)('a' + i % 26); // valid UTF-8 for text
-        var (connections, connectErrors, first) = await BenchClient.OpenAsync(settings.Uri, settings.Connections, null, null, stop);
+        var frame = RawConnection.BuildFrame(settings.Text, settings.Size);
+        var block = new byte[frame.Length * settings.InFlight];
+        for (int i = 0; i < settings.InFlight; i++)
+            frame.CopyTo(block, i * frame.Length);
+        Exception? firstError = null;
+        var opened = await Task.WhenAll(Enumerable.Range(0, settings.Connections).Select(async _ =>
+        {
+            try
+            {
+                return await RawConnection.OpenAsync(settings.Uri, stop);
+            }
+            catch (Exception e) when (BenchClient.IsFailure(e) || e is System.Security.Authentication.AuthenticationException)
+            {
+                Interlocked.CompareExchange(ref firstError, e, null);
+                return null;
+            }
+        }));
+        long connectErrors = opened.Count(o => o is null);
         if (connectErrors == settings.Connections)
-            throw BenchClient.NoConnection(settings.Uri, first);
+            throw BenchClient.NoConnection(settings.Uri, firstError);
 
         long measureFrom = Stopwatch.GetTimestamp() + (long)(settings.Warmup.TotalSeconds * Stopwatch.Frequency);
         long measureTo = measureFrom + (long)(settings.Duration.TotalSeconds * Stopwatch.Frequency);
-        var workers = connections.Where(c => c is not null)
-            .Select(c => new Worker(c!, payload, settings.Text, settings.InFlight, measureFrom, measureTo)).ToArray();
+        var workers = opened.Where(c => c is not null)
+            .Select(c => new Worker(c!, frame.Length, block, settings.InFlight, measureFrom, measureTo)).ToArray();
         var all = Task.WhenAll(workers.Select(w => w.RunAsync(stop)));
         while (!all.IsCompleted)
         {
@@ -54,39 +70,39 @@ internal static class EchoLoad
         return result;
     }
 
-    private sealed class Worker(WebSocketConnection ws, byte[] payload, bool text, int inFlight, long measureFrom, long measureTo)
+    private sealed class Worker(RawConnection connection, int frameLength, byte[] block, int inFlight, long measureFrom, long measureTo)
     {
         private readonly long[] _sentAt = new long[inFlight];
         private int _head, _tail;
+        private FrameCounter _counter;
         public long Measured;
         public long Errors;
         public Histogram Latency { get; } = new();
 
         public async Task RunAsync(CancellationToken stop)
         {
+            var stream = connection.Stream;
+            var buffer = GC.AllocateUninitializedArray<byte>(Math.Max(64 * 1024, frameLength * inFlight + 64));
             try
             {
-                for (int i = 0; i < inFlight; i++)
-                    await SendAsync(stop);
+                await SendAsync(inFlight, stop);
+                int completed = _counter.Feed(connection.Leftover, out _);
                 while (true)
                 {
-                    var echo = await ws.ReceiveAsync(stop);
-                    if (echo.IsClose)
+                    if (completed > 0 && !await OnEchoesAsync(completed, stop))
+                        break;
+                    int read = await stream.ReadAsync(buffer, stop);
+                    if (read == 0)
                     {
                         Errors++;
-                        return;
-                    }
-                    long now = Stopwatch.GetTimestamp();
-                    long sent = _sentAt[_head];
-                    _head = (_head + 1) % _sentAt.Length;
-                    if (sent >= measureFrom && now <= measureTo)
-                    {
-                        Measured++;
-                        Latency.Record((long)((now - sent) * (1e9 / Stopwatch.Frequency)));
-                    }
-                    if (now > measureTo)
                         break;
-                    await SendAsync(stop);
+                    }
+                    completed = _counter.Feed(buffer.AsSpan(0, read), out bool closed);
+                    if (closed)
+                    {
+                        Errors++;
+                        break;
+                    }
                 }
             }
             catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
@@ -96,15 +112,39 @@ internal static class EchoLoad
             }
             finally
             {
-                await BenchClient.CloseAsync(ws); // the echoes still in flight are drained by the close
+                await connection.DisposeAsync(); // a clean close: 1000, then the server's FIN
             }
         }
 
-        private ValueTask SendAsync(CancellationToken stop)
+        // Records the echoes' latency and refills the window; false once the run is over.
+        private async ValueTask<bool> OnEchoesAsync(int count, CancellationToken stop)
         {
-            _sentAt[_tail] = Stopwatch.GetTimestamp();
-            _tail = (_tail + 1) % _sentAt.Length;
-            return text ? ws.SendTextAsync(payload, stop) : ws.SendBinaryAsync(payload, stop);
+            long now = Stopwatch.GetTimestamp();
+            for (int i = 0; i < count; i++)
+            {
+                long sent = _sentAt[_head];
+                _head = (_head + 1) % _sentAt.Length;
+                if (sent >= measureFrom && now <= measureTo)
+                {
+                    Measured++;
+                    Latency.Record((long)((now - sent) * (1e9 / Stopwatch.Frequency)));
+                }
+            }
+            if (now > measureTo)
+                return false;
+            await SendAsync(count, stop);
+            return true;
+        }
+
+        private async ValueTask SendAsync(int count, CancellationToken stop)
+        {
+            long now = Stopwatch.GetTimestamp();
+            for (int i = 0; i < count; i++)
+            {
+                _sentAt[_tail] = now;
+                _tail = (_tail + 1) % _sentAt.Length;
+            }
+            await connection.Stream.WriteAsync(block.AsMemory(0, count * frameLength), stop);
         }
     }
 }

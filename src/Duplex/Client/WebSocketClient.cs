@@ -112,7 +112,7 @@ public static class WebSocketClient
         }
         var compression = options.Compression is not null && ZLib.IsAvailable ? options.Compression : null;
         compression?.Validate();
-        string? offer = compression is null ? null : DeflateNegotiation.BuildOffer(compression);
+        string? offer = compression is null ? null : DeflateNegotiation.BuildOffer(compression.Limits);
         byte[] request = ClientHandshake.BuildRequest(uri, key, options.Origin, protocols, offer, options.Headers);
         await stream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
 
@@ -135,7 +135,7 @@ public static class WebSocketClient
                 DeflateParameters? deflate = null;
                 if (response!.Extensions.Count > 1)
                     throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: the server accepted permessage-deflate more than once.");
-                if (response.Extensions.Count == 1 && !DeflateNegotiation.TryReadResponse(response.Extensions[0], compression!, out deflate, out problem))
+                if (response.Extensions.Count == 1 && !DeflateNegotiation.TryReadResponse(response.Extensions[0], compression!.Limits, out deflate, out problem))
                     throw new WebSocketHandshakeException($"WebSocket handshake with {uri} failed: {problem}.");
                 return new WebSocketConnection(Transport.Transport.For(stream, socket), Role.Client, options, response.SubProtocol,
                     reader.Leftover, deflate, compression);

@@ -49,6 +49,9 @@ public sealed class PerMessageDeflateOptions
     /// </summary>
     public static PerMessageDeflateOptions ForServer() => new() { ServerContextTakeover = false, ClientMaxWindowBits = 12 };
 
+    /// <summary>The negotiation's view of these options (the protocol layer knows nothing of this type).</summary>
+    internal Protocol.Deflate.DeflateLimits Limits => new(ServerMaxWindowBits, ClientMaxWindowBits, ServerContextTakeover, ClientContextTakeover);
+
     internal void Validate()
     {
         if (ServerMaxWindowBits is < 9 or > 15 || ClientMaxWindowBits is < 9 or > 15)

@@ -78,7 +78,7 @@ public sealed partial class WebSocketServer
             DeflateParameters? deflate = null;
             string? extensions = null;
             if (compression is not null && ZLib.IsAvailable)
-                DeflateNegotiation.TryAccept(request.Extensions, compression, out deflate, out extensions);
+                DeflateNegotiation.TryAccept(request.Extensions, compression.Limits, out deflate, out extensions);
             byte[] response = ServerHandshake.BuildAcceptResponse(request.Key, context.SubProtocol, extensions);
             await stream.WriteAsync(response, cancellationToken).ConfigureAwait(false);
             var connection = new WebSocketConnection(Transport.Transport.For(stream, socket), Role.Server, _options, context.SubProtocol,

@@ -98,6 +98,34 @@ public class WebSocketProtocolTests
     }
 
     [Fact]
+    public void A_broken_rule_after_our_close_owes_nothing_more_and_ends_tcp_at_once()
+    {
+        var server = Server();
+        server.WriteClose(CloseStatus.GoingAway, "restart");
+        TakeOutput(server);
+        server.Received(Frames.Build(Opcode.Binary, "unmasked"u8));
+        Assert.Equal(ProtocolEvent.Failed, server.Receive(ReceiveMode.Discard));
+        Assert.False(server.OwesFrames); // only one close frame ever
+        Assert.True(server.ShouldEndTransport);
+        Assert.Equal(CloseStatus.ProtocolError, server.CloseStatus);
+    }
+
+    [Fact]
+    public void A_lost_connection_ends_with_1006_and_nothing_more_is_read_or_sent()
+    {
+        var client = Client();
+        client.Received(Frames.Build(Opcode.Text, "half"u8)[..3]);
+        Assert.Equal(ProtocolEvent.NeedMoreData, client.Receive(ReceiveMode.Deliver));
+        Assert.True(client.End(CloseStatus.AbnormalClosure, "connection closed without a close frame"));
+        Assert.False(client.End(CloseStatus.NormalClosure, null)); // ended once
+        Assert.Equal(ProtocolState.Closed, client.State);
+        Assert.Equal(CloseStatus.AbnormalClosure, client.CloseStatus);
+        Assert.Equal(ProtocolEvent.Ended, client.Receive(ReceiveMode.Deliver));
+        Assert.False(client.WriteMessage(Opcode.Text, "late"u8.ToArray()));
+        Assert.False(client.WriteClose(CloseStatus.NormalClosure, null));
+    }
+
+    [Fact]
     public void Invalid_utf8_fails_with_1007()
     {
         var server = Server();

@@ -15,6 +15,9 @@ public sealed record DeflateParameters(bool ServerNoContextTakeover, bool Client
 }
 
 /// <summary>Negotiation of permessage-deflate (RFC 7692 §5, §7.1), both roles, pure.</summary>
+/// <summary>What one side allows in a permessage-deflate negotiation (from the application's options).</summary>
+internal readonly record struct DeflateLimits(int ServerMaxWindowBits, int ClientMaxWindowBits, bool ServerContextTakeover, bool ClientContextTakeover);
+
 internal static class DeflateNegotiation
 {
     public const string Name = "permessage-deflate";
@@ -69,7 +72,7 @@ internal static class DeflateNegotiation
     /// The server's choice: the first permessage-deflate offer it can honour. Offers that break
     /// the rules, or ask for what zlib cannot do (an 8-bit server window), are declined.
     /// </summary>
-    public static bool TryAccept(IEnumerable<ExtensionOffer> offers, PerMessageDeflateOptions options,
+    public static bool TryAccept(IEnumerable<ExtensionOffer> offers, DeflateLimits options,
         out DeflateParameters? parameters, out string? response)
     {
         parameters = null;
@@ -101,7 +104,7 @@ internal static class DeflateNegotiation
     }
 
     /// <summary>The client's offer for its request header.</summary>
-    public static string BuildOffer(PerMessageDeflateOptions options)
+    public static string BuildOffer(DeflateLimits options)
     {
         var text = new StringBuilder(Name);
         if (!options.ServerContextTakeover)
@@ -120,7 +123,7 @@ internal static class DeflateNegotiation
     /// The client's check of the server's answer (§7.1): only parameters it may send, each once,
     /// no window larger than the client allowed, none it cannot honour.
     /// </summary>
-    public static bool TryReadResponse(ExtensionOffer response, PerMessageDeflateOptions options,
+    public static bool TryReadResponse(ExtensionOffer response, DeflateLimits options,
         out DeflateParameters? parameters, out string? error)
     {
         parameters = null;

@@ -13,7 +13,7 @@ public class DeflateNegotiationTests
 
     private static (DeflateParameters? Parameters, string? Response) Accept(string header, PerMessageDeflateOptions? options = null)
     {
-        DeflateNegotiation.TryAccept(Offers(header), options ?? new PerMessageDeflateOptions(), out var p, out var r);
+        DeflateNegotiation.TryAccept(Offers(header), (options ?? new PerMessageDeflateOptions()).Limits, out var p, out var r);
         return (p, r);
     }
 
@@ -85,13 +85,13 @@ public class DeflateNegotiationTests
     [Fact]
     public void Client_offer_lists_what_the_client_wants()
     {
-        Assert.Equal("permessage-deflate; client_max_window_bits", DeflateNegotiation.BuildOffer(new PerMessageDeflateOptions()));
+        Assert.Equal("permessage-deflate; client_max_window_bits", DeflateNegotiation.BuildOffer(new PerMessageDeflateOptions().Limits));
         Assert.Equal("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=10",
-            DeflateNegotiation.BuildOffer(new PerMessageDeflateOptions { ServerContextTakeover = false, ClientContextTakeover = false, ServerMaxWindowBits = 12, ClientMaxWindowBits = 10 }));
+            DeflateNegotiation.BuildOffer(new PerMessageDeflateOptions { ServerContextTakeover = false, ClientContextTakeover = false, ServerMaxWindowBits = 12, ClientMaxWindowBits = 10 }.Limits));
     }
 
     private static bool Read(string response, out DeflateParameters? p, out string? error, PerMessageDeflateOptions? options = null) =>
-        DeflateNegotiation.TryReadResponse(Offers(response)[0], options ?? new PerMessageDeflateOptions(), out p, out error);
+        DeflateNegotiation.TryReadResponse(Offers(response)[0], (options ?? new PerMessageDeflateOptions()).Limits, out p, out error);
 
     [Fact]
     public void Client_reads_a_valid_answer()
