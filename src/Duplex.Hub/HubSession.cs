@@ -87,13 +87,9 @@ internal sealed partial class HubSession
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 return Fail(null, "bad_request", "a request is a JSON object");
-            string? id = root.TryGetProperty("id", out var idElement)
-                ? idElement.ValueKind switch
-                {
-                    JsonValueKind.String => idElement.GetString(),
-                    JsonValueKind.Number => idElement.GetRawText(),
-                    _ => null,
-                }
+            // The id goes back exactly as it came (a string stays a string, 7 stays 7): its raw JSON.
+            string? id = root.TryGetProperty("id", out var idElement) && idElement.ValueKind is JsonValueKind.String or JsonValueKind.Number
+                ? idElement.GetRawText()
                 : null;
             string? type = root.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
             switch (type)
@@ -114,7 +110,7 @@ internal sealed partial class HubSession
                 case "history":
                     return HistoryRequest(root, id);
                 case "presence":
-                    if (!TryChannel(root, id, out string channel))
+                    if (!TryChannel(root, id, out string channel, Access.Read))
                         return false;
                     var members = _hub.Presence(channel);
                     Ok(id, w =>
@@ -139,10 +135,8 @@ internal sealed partial class HubSession
 
     private bool JoinRequest(JsonElement root, string? id)
     {
-        if (!TryChannel(root, id, out string channel))
+        if (!TryChannel(root, id, out string channel, Access.Read))
             return false;
-        if (!Identity.CanJoin(channel))
-            return Fail(id, "forbidden", $"you may not join '{channel}'");
         bool member;
         lock (Channels)
             member = Channels.Contains(channel);
@@ -166,12 +160,10 @@ internal sealed partial class HubSession
 
     private bool PublishRequest(JsonElement root, string? id)
     {
-        if (!TryChannel(root, id, out string channel))
+        if (!TryChannel(root, id, out string channel, Access.Publish))
             return false;
         if (!root.TryGetProperty("data", out var data))
             return Fail(id, "bad_request", "publish needs data");
-        if (!Identity.CanPublish(channel))
-            return Fail(id, "forbidden", $"you may not publish to '{channel}'");
         bool member;
         lock (Channels)
             member = Channels.Contains(channel);
@@ -188,10 +180,8 @@ internal sealed partial class HubSession
 
     private bool HistoryRequest(JsonElement root, string? id)
     {
-        if (!TryChannel(root, id, out string channel))
+        if (!TryChannel(root, id, out string channel, Access.Read))
             return false;
-        if (!Identity.CanJoin(channel))
-            return Fail(id, "forbidden", $"you may not read '{channel}'");
         int limit = _hub.Options.HistorySize;
         if (root.TryGetProperty("limit", out var l) && (l.ValueKind != JsonValueKind.Number || !l.TryGetInt32(out limit) || limit < 0))
             return Fail(id, "bad_request", "limit is a whole number, 0 or more");

@@ -5,14 +5,31 @@ using Duplex.Server;
 
 namespace Duplex.Hub;
 
+/// <summary>What a token must satisfy beyond its signature (RFC 7519 §4.1).</summary>
+public sealed record JwtValidation
+{
+    /// <summary>Tolerance for clocks that differ between the issuer and this server, applied to <c>exp</c> and <c>nbf</c>. Default 30 s.</summary>
+    public TimeSpan ClockSkew { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>When set, the <c>iss</c> claim must equal it.</summary>
+    public string? Issuer { get; init; }
+
+    /// <summary>When set, the <c>aud</c> claim (a string or an array) must contain it.</summary>
+    public string? Audience { get; init; }
+
+    public static JwtValidation Default { get; } = new();
+}
+
 /// <summary>
 /// HS256 JSON Web Tokens as hub identities: from <c>Authorization: Bearer</c>, or from an
 /// <c>access_token</c> query parameter (browsers cannot set headers on a WebSocket).
-/// Claims: <c>sub</c>, <c>channels</c> (may join), <c>publish</c> (may publish; default: channels), <c>exp</c>.
+/// Claims: <c>sub</c>, <c>channels</c> (may join), <c>publish</c> (may publish; default: channels),
+/// <c>exp</c> and <c>nbf</c> (with <see cref="JwtValidation.ClockSkew"/>), <c>iss</c> and <c>aud</c>
+/// when <see cref="JwtValidation"/> asks for them. A token with a repeated key is refused.
 /// </summary>
 public static class JwtAuthenticator
 {
-    public static Func<WebSocketRequest, HubIdentity?> Create(string secret, TimeProvider? time = null)
+    public static Func<WebSocketRequest, HubIdentity?> Create(string secret, TimeProvider? time = null, JwtValidation? validation = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(secret);
         byte[] key = Encoding.UTF8.GetBytes(secret);
@@ -22,20 +39,21 @@ public static class JwtAuthenticator
             string? token = request.Headers["Authorization"] is { } header && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
                 ? header[7..].Trim()
                 : request.GetQueryParameter("access_token");
-            return token is null ? null : Validate(token, key, clock.GetUtcNow());
+            return token is null ? null : Validate(token, key, clock.GetUtcNow(), validation);
         };
     }
 
     /// <summary>The identity in a valid token, or null.</summary>
-    public static HubIdentity? Validate(string token, byte[] key, DateTimeOffset now)
+    public static HubIdentity? Validate(string token, byte[] key, DateTimeOffset now, JwtValidation? validation = null)
     {
+        validation ??= JwtValidation.Default;
         var parts = token.Split('.');
         if (parts.Length != 3)
             return null;
         try
         {
             using var header = JsonDocument.Parse(FromBase64Url(parts[0]));
-            if (header.RootElement.ValueKind != JsonValueKind.Object
+            if (!IsObjectWithUniqueKeys(header.RootElement)
                 || !header.RootElement.TryGetProperty("alg", out var alg) || alg.GetString() != "HS256")
                 return null;
             byte[] expected = HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]));
@@ -43,9 +61,16 @@ public static class JwtAuthenticator
                 return null;
             using var payload = JsonDocument.Parse(FromBase64Url(parts[1]));
             var claims = payload.RootElement;
-            if (claims.ValueKind != JsonValueKind.Object)
+            if (!IsObjectWithUniqueKeys(claims))
                 return null;
-            if (claims.TryGetProperty("exp", out var exp) && (!exp.TryGetInt64(out long seconds) || DateTimeOffset.FromUnixTimeSeconds(seconds) <= now))
+            // exp: refused from exp on (§4.1.4); nbf: refused before nbf (§4.1.5); both give the clock skew.
+            if (claims.TryGetProperty("exp", out var exp) && (!exp.TryGetInt64(out long expires) || DateTimeOffset.FromUnixTimeSeconds(expires) + validation.ClockSkew <= now))
+                return null;
+            if (claims.TryGetProperty("nbf", out var nbf) && (!nbf.TryGetInt64(out long notBefore) || DateTimeOffset.FromUnixTimeSeconds(notBefore) - validation.ClockSkew > now))
+                return null;
+            if (validation.Issuer is { } issuer && !(claims.TryGetProperty("iss", out var iss) && iss.ValueKind == JsonValueKind.String && iss.GetString() == issuer))
+                return null;
+            if (validation.Audience is { } audience && !(List(claims, "aud") is { } audiences && audiences.Contains(audience)))
                 return null;
             string subject = claims.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String ? sub.GetString()! : "";
             var join = List(claims, "channels") ?? [];
@@ -60,7 +85,7 @@ public static class JwtAuthenticator
 
     /// <summary>Makes a token (for tests and for `duplex token`-like tooling).</summary>
     public static string Issue(string secret, string subject, IEnumerable<string> channels, IEnumerable<string>? publish = null,
-        DateTimeOffset? expires = null)
+        DateTimeOffset? expires = null, DateTimeOffset? notBefore = null)
     {
         string header = ToBase64Url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"u8);
         var claims = new Dictionary<string, object> { ["sub"] = subject, ["channels"] = channels.ToArray() };
@@ -68,9 +93,25 @@ public static class JwtAuthenticator
             claims["publish"] = publish.ToArray();
         if (expires is { } at)
             claims["exp"] = at.ToUnixTimeSeconds();
+        if (notBefore is { } from)
+            claims["nbf"] = from.ToUnixTimeSeconds();
         string body = ToBase64Url(JsonSerializer.SerializeToUtf8Bytes(claims));
         byte[] signature = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.ASCII.GetBytes(header + "." + body));
         return header + "." + body + "." + ToBase64Url(signature);
+    }
+
+    // JSON allows a key twice and readers disagree on which one wins: such a token is refused.
+    private static bool IsObjectWithUniqueKeys(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+            return false;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in element.EnumerateObject())
+        {
+            if (!seen.Add(property.Name))
+                return false;
+        }
+        return true;
     }
 
     private static List<string>? List(JsonElement claims, string name)

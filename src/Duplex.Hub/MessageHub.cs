@@ -189,9 +189,12 @@ public sealed partial class MessageHub
             return state.Members.Select(m => (m.Key.ClientId, m.Value)).ToList();
     }
 
+    // The request's id as it was sent: raw JSON (a string literal or a number) the parser accepted.
     internal static void WriteId(Utf8JsonWriter w, string? id)
     {
-        if (id is not null)
-            w.WriteString("id", id);
+        if (id is null)
+            return;
+        w.WritePropertyName("id");
+        w.WriteRawValue(id, skipInputValidation: true);
     }
 }

@@ -1,5 +1,5 @@
-using Duplex.Cli;
 using System.Net;
+using Duplex.Cli;
 using Duplex.Protocol;
 using Duplex.Server;
 using Duplex.Testing;

@@ -42,6 +42,32 @@ public class HubTests
     }
 
     [Fact]
+    public async Task Answers_carry_the_requests_id_exactly_as_sent()
+    {
+        var (server, _) = await HubServer.StartAsync();
+        await using var _s = server;
+        await using var c = await JsonClient.ConnectAsync(server);
+        await c.SendRawAsync("{\"type\":\"ping\",\"id\":7}");
+        var number = await c.NextAsync("ok");
+        Assert.Equal(JsonValueKind.Number, number.GetProperty("id").ValueKind);
+        Assert.Equal(7, number.GetProperty("id").GetInt32());
+        await c.SendRawAsync("{\"type\":\"ping\",\"id\":\"a\\\"b\"}");
+        Assert.Equal("a\"b", (await c.NextAsync("ok")).GetProperty("id").GetString());
+        await c.SendRawAsync("{\"type\":\"join\",\"channel\":\"x y\",\"id\":1.5}");
+        Assert.Equal(1.5, (await c.NextAsync("error")).GetProperty("id").GetDouble());
+    }
+
+    [Fact]
+    public async Task A_channel_name_with_a_trailing_newline_is_refused()
+    {
+        var (server, _) = await HubServer.StartAsync();
+        await using var _s = server;
+        await using var c = await JsonClient.ConnectAsync(server);
+        Assert.Equal("bad_channel", (await c.AskAsync(new { type = "join", channel = "lobby\n" })).GetProperty("code").GetString());
+        Assert.Equal("ok", (await c.AskAsync(new { type = "join", channel = "lobby" })).GetProperty("type").GetString());
+    }
+
+    [Fact]
     public async Task Malformed_requests_get_errors_and_the_connection_stays_up_until_too_many()
     {
         var (server, _) = await HubServer.StartAsync();
@@ -179,6 +205,9 @@ public class HubTests
         Assert.Equal("forbidden", (await ada.AskAsync(new { type = "publish", channel = "team-b", data = "hi" })).GetProperty("code").GetString());
         var presence = await ada.AskAsync(new { type = "presence", channel = "team-a" });
         Assert.Equal("ada", presence.GetProperty("members")[0].GetProperty("info").GetProperty("user").GetString());
+        // Every request that names a channel checks the same rule: a token for team-* sees nothing of admin.
+        Assert.Equal("forbidden", (await ada.AskAsync(new { type = "presence", channel = "admin" })).GetProperty("code").GetString());
+        Assert.Equal("forbidden", (await ada.AskAsync(new { type = "history", channel = "admin" })).GetProperty("code").GetString());
     }
 
     [Fact]

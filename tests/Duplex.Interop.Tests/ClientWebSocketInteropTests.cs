@@ -1,6 +1,6 @@
-using Duplex.Cli;
 using System.Net.WebSockets;
 using System.Text;
+using Duplex.Cli;
 using Duplex.Server;
 using Duplex.Testing;
 

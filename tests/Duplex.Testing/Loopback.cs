@@ -1,6 +1,6 @@
-using Duplex.Cli;
 using System.Net;
 using System.Net.Sockets;
+using Duplex.Cli;
 using Duplex.Protocol;
 using Duplex.Server;
 

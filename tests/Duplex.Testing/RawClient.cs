@@ -20,9 +20,12 @@ public sealed class RawClient : IAsyncDisposable
 
     public Socket Socket => _socket;
 
-    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint)
+    /// <summary>Connects, from <paramref name="from"/> when given (another loopback address, 127.0.0.2 say).</summary>
+    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint, IPAddress? from = null)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (from is not null)
+            socket.Bind(new IPEndPoint(from, 0));
         await socket.ConnectAsync(endPoint);
         return new RawClient(socket);
     }

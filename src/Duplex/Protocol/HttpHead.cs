@@ -104,11 +104,29 @@ public sealed class HttpHeaders
 /// <summary>A parsed request line and headers.</summary>
 public sealed record HttpRequestHead(string Method, string Target, string Version, HttpHeaders Headers)
 {
-    /// <summary>The path of the target, without the query.</summary>
-    public string Path => Target.IndexOf('?') is var q and >= 0 ? Target[..q] : Target;
+    /// <summary>The path of the target, without the query (the path of an absolute-form target too, RFC 9112 §3.2.2).</summary>
+    public string Path => Origin.IndexOf('?') is var q and >= 0 ? Origin[..q] : Origin;
 
     /// <summary>The query of the target, without the '?', or empty.</summary>
-    public string Query => Target.IndexOf('?') is var q and >= 0 ? Target[(q + 1)..] : "";
+    public string Query => Origin.IndexOf('?') is var q and >= 0 ? Origin[(q + 1)..] : "";
+
+    // The target in origin form: "http://host:port/path?q" (absolute form, as proxies send) becomes "/path?q".
+    private string Origin
+    {
+        get
+        {
+            if (Target.StartsWith('/'))
+                return Target;
+            int scheme = Target.IndexOf("://", StringComparison.Ordinal);
+            if (scheme <= 0)
+                return Target;
+            int path = Target.IndexOf('/', scheme + 3);
+            int query = Target.IndexOf('?', scheme + 3);
+            if (path < 0 || (query >= 0 && query < path))
+                return query < 0 ? "/" : "/" + Target[query..];
+            return Target[path..];
+        }
+    }
 }
 
 /// <summary>A parsed status line and headers.</summary>
@@ -171,15 +189,28 @@ internal static class HttpHeadParser
         return OperationStatus.Done;
     }
 
+    // Only visible ASCII, spaces, tabs and line ends belong in a head; obs-text (0x80+) is allowed
+    // in values. Searched vectorised: the check runs on every read of a head that is still arriving.
+    private static readonly SearchValues<byte> ControlCharacters = SearchValues.Create(
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
+
+    private static bool HasControlCharacter(ReadOnlySpan<byte> head) => head.IndexOfAny(ControlCharacters) >= 0;
+
     private static OperationStatus TrySplit(ReadOnlySpan<byte> buffer, HttpHeadLimits limits,
         out string[] lines, out int consumed, out HttpHeadError error)
     {
         lines = [];
         consumed = 0;
         error = default;
+        // Junk is refused as soon as it arrives, not after the head limit or the handshake
+        // timeout: most often a TLS ClientHello sent to a plain-text port.
+        if (!buffer.IsEmpty && buffer[0] == 0x16)
+            return Fail(400, "a TLS handshake on a plain-text port (use ws://, or enable TLS on the server)", out error);
         int end = FindHeadEnd(buffer);
         if (end < 0)
         {
+            if (HasControlCharacter(buffer))
+                return Fail(400, "control character in head", out error);
             return buffer.Length >= limits.MaxHeadBytes
                 ? Fail(431, "request head too large", out error)
                 : OperationStatus.NeedMoreData;
@@ -187,12 +218,8 @@ internal static class HttpHeadParser
         if (end > limits.MaxHeadBytes)
             return Fail(431, "request head too large", out error);
         var head = buffer[..(end - 4)];
-        foreach (byte b in head)
-        {
-            // Only visible ASCII, spaces, tabs and line ends; obs-text (0x80+) is allowed in values.
-            if (b == 0 || b == 0x7F || (b < 0x20 && b is not ((byte)'\t' or (byte)'\r' or (byte)'\n')))
-                return Fail(400, "control character in head", out error);
-        }
+        if (HasControlCharacter(head))
+            return Fail(400, "control character in head", out error);
         int firstLineEnd = head.IndexOf("\r\n"u8);
         var firstLine = firstLineEnd < 0 ? head : head[..firstLineEnd];
         if (firstLine.IndexOfAny((byte)'\r', (byte)'\n') >= 0)

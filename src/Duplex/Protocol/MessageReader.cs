@@ -91,9 +91,12 @@ internal sealed class MessageReader : IDisposable
         int want = Math.Max(sizeHint, MinimumReadSize);
         if (_inFrame)
         {
-            // A large payload is known to be coming: make room for all of it, to read in big chunks.
+            // A large payload is coming: read it in big chunks. But the buffer grows only with
+            // bytes that have arrived (to about twice what is held), never with what a header
+            // declares: a peer that announces 16 MiB and sends 15 bytes costs 4 KiB, not 16 MiB.
             long rest = Math.Min(_frameRemaining, _maxMessageSize);
-            want = (int)Math.Max(want, Math.Min(rest, 16L * 1024 * 1024));
+            long held = (_inMessage ? _messageLength : 0) + (_end - _parsed);
+            want = (int)Math.Max(want, Math.Min(rest, Math.Max(held, InitialBufferSize)));
         }
         if (_buffer.Length - _end < want)
             MakeRoom(want);

@@ -35,6 +35,9 @@ internal static class ServerHandshake
             return Reject(head.Version == "HTTP/1.0" ? 426 : 505, "WebSocket needs HTTP/1.1", out rejection, UpgradeHeaders);
         if (string.IsNullOrEmpty(headers["Host"]) || headers.CountOf("Host") > 1)
             return Reject(400, "missing or repeated Host header", out rejection);
+        // An upgrade carries no body; one that does would have its body read as frames (as Kestrel does, refuse it).
+        if (headers["Transfer-Encoding"] is not null || (headers["Content-Length"] is { } length && length.Trim() != "0"))
+            return Reject(400, "an upgrade request has no body", out rejection);
         if (!headers.HasToken("Upgrade", "websocket"))
             return Reject(426, "this endpoint needs a WebSocket upgrade", out rejection, UpgradeHeaders);
         if (!headers.HasToken("Connection", "upgrade"))

@@ -14,7 +14,9 @@ public sealed partial class WebSocketServer
     private sealed record UpgradeResult(WebSocketConnection Connection, WebSocketRequest Context, WebSocketHandler Handler);
 
     // TLS, then the HTTP head, then one of: an HTTP answer (null result) or an upgraded connection.
-    private async Task<(Stream, UpgradeResult?)> HandshakeAsync(Stream stream, Socket socket, EndPoint? remote, CancellationToken cancellationToken)
+    // With a refusal (a limit is reached), plain HTTP routes are still answered; an upgrade gets 503.
+    private async Task<(Stream, UpgradeResult?)> HandshakeAsync(Stream stream, Socket socket, EndPoint? remote, string? refusal,
+        CancellationToken cancellationToken)
     {
         if (_options.Certificate is { } certificate)
         {
@@ -54,6 +56,12 @@ public sealed partial class WebSocketServer
                 await ServeHttpAsync(stream, head, route.Http).ConfigureAwait(false);
                 return (stream, null);
             }
+            if (refusal is not null)
+            {
+                Log($"refused {remote} {head.Path}: 503 {refusal}");
+                await RespondAsync(stream, 503, refusal).ConfigureAwait(false);
+                return (stream, null);
+            }
             if (!ServerHandshake.TryValidate(head, out var request, out var rejection))
             {
                 Log($"refused {remote} {head.Path}: {rejection!.StatusCode} {rejection.Message}");
@@ -67,10 +75,10 @@ public sealed partial class WebSocketServer
                 return (stream, null);
             }
             var context = new WebSocketRequest(request, remote, _options.Certificate is not null);
-            if (route.Options?.Authorize is { } authorize && await authorize(context).ConfigureAwait(false) is { } refusal)
+            if (route.Options?.Authorize is { } authorize && await authorize(context).ConfigureAwait(false) is { } denied)
             {
-                Log($"refused {remote} {head.Path}: {refusal.StatusCode} {refusal.Message}");
-                await RespondAsync(stream, refusal).ConfigureAwait(false);
+                Log($"refused {remote} {head.Path}: {denied.StatusCode} {denied.Message}");
+                await RespondAsync(stream, denied).ConfigureAwait(false);
                 return (stream, null);
             }
             context.SubProtocol = ChooseSubProtocol(request.SubProtocols, route.Options);

@@ -30,6 +30,8 @@ public sealed partial class WebSocketServer : IAsyncDisposable
     private IDisposable? _acceptor;
     private int _open;           // accepted sockets not yet finished
     private int _handshaking;
+    private int _refusing;       // connections past a limit, read only to serve plain HTTP routes
+    private readonly AddressCounter _pendingPerAddress = new();
     private int _stopped;
 
     private sealed record Route(WebSocketHandler? Handler, WebSocketRouteOptions? Options, Func<HttpRequestHead, ValueTask<HttpReply>>? Http);
@@ -146,27 +148,35 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             stream = _options.UseEventLoop && EventLoop.IsSupported
                 ? EventLoop.Attach(socket)
                 : new NetworkStream(socket, ownsSocket: true);
-            if (Volatile.Read(ref _open) > _options.MaxConnections)
-            {
-                await RespondAsync(stream, 503, "too many connections").ConfigureAwait(false);
-                return;
-            }
+            // Past a limit, only plain HTTP routes are still served (health checks and metrics must
+            // answer when the server is full), with a short time for the request; upgrades get 503.
+            // The per-address cap keeps one client's silent sockets from locking everyone else out.
+            string? refusal = Volatile.Read(ref _open) > _options.MaxConnections ? "too many connections"
+                : Interlocked.Increment(ref _handshaking) > _options.MaxPendingHandshakes ? "too many pending handshakes"
+                : !_pendingPerAddress.TryEnter(remote, _options.MaxPendingHandshakesPerAddress) ? "too many pending handshakes from your address"
+                : null;
+            bool counted = refusal is null || refusal != "too many connections";
+            bool addressCounted = refusal is null;
             UpgradeResult? upgrade;
-            if (Interlocked.Increment(ref _handshaking) > _options.MaxPendingHandshakes)
-            {
-                Interlocked.Decrement(ref _handshaking);
-                await RespondAsync(stream, 503, "too many pending handshakes").ConfigureAwait(false);
-                return;
-            }
             try
             {
+                if (refusal is not null && Interlocked.Increment(ref _refusing) > _options.MaxPendingHandshakes)
+                {
+                    await RespondAsync(stream, 503, refusal).ConfigureAwait(false); // no time even for that: answer at once
+                    return;
+                }
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-                timeout.CancelAfter(_options.HandshakeTimeout);
-                (stream, upgrade) = await HandshakeAsync(stream, socket, remote, timeout.Token).ConfigureAwait(false);
+                timeout.CancelAfter(refusal is null ? _options.HandshakeTimeout : TimeSpan.FromSeconds(2));
+                (stream, upgrade) = await HandshakeAsync(stream, socket, remote, refusal, timeout.Token).ConfigureAwait(false);
             }
             finally
             {
-                Interlocked.Decrement(ref _handshaking);
+                if (counted)
+                    Interlocked.Decrement(ref _handshaking);
+                if (addressCounted)
+                    _pendingPerAddress.Exit(remote);
+                if (refusal is not null)
+                    Interlocked.Decrement(ref _refusing);
             }
             if (upgrade is null)
                 return;

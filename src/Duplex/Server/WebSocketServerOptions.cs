@@ -21,8 +21,18 @@ public sealed class WebSocketServerOptions : WebSocketOptions
     /// <summary>Open connections (including ones still in their handshake) beyond which new ones get 503. Default 100,000.</summary>
     public int MaxConnections { get; set; } = 100_000;
 
-    /// <summary>Connections allowed in their TLS and HTTP handshake at once; more get 503. Default 1,000.</summary>
+    /// <summary>
+    /// Connections allowed in their TLS and HTTP handshake at once. Past it (or past
+    /// <see cref="MaxConnections"/>) an upgrade gets 503, while plain HTTP routes such as a health
+    /// check are still answered. Default 1,000.
+    /// </summary>
     public int MaxPendingHandshakes { get; set; } = 1_000;
+
+    /// <summary>
+    /// Handshakes in progress from one IP address beyond which its new connections get 503, so
+    /// that one client's silent sockets cannot lock everyone else out. Default 256.
+    /// </summary>
+    public int MaxPendingHandshakesPerAddress { get; set; } = 256;
 
     /// <summary>Time a client has for TLS and its upgrade request. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);

@@ -1,5 +1,5 @@
-using Duplex.Cli;
 using System.Text;
+using Duplex.Cli;
 using Duplex.Server;
 using Duplex.Testing;
 

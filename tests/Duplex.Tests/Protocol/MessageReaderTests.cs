@@ -261,4 +261,30 @@ public class MessageReaderTests
         reader.ReleaseBufferIfIdle();
         Assert.Equal(0, reader.BufferCapacity);
     }
+
+    [Fact]
+    public void The_buffer_grows_with_bytes_received_never_with_the_declared_length()
+    {
+        using var reader = new MessageReader(Role.Server, 16 << 20);
+        // A header that declares 16 MiB - 1, then 10 bytes: what an attacker's stalled connection holds.
+        var frame = Frames.Client(Opcode.Binary, new byte[(16 << 20) - 1]);
+        reader.Write(frame.AsSpan(0, 14 + 10));
+        Assert.Equal(ReadEvent.NeedMoreData, reader.Read());
+        _ = reader.GetMemory();
+        Assert.True(reader.BufferCapacity <= 16 * 1024, $"holds {reader.BufferCapacity} bytes for 24 received");
+        // As the bytes really come, it grows to about twice what it holds, and the message arrives whole.
+        int at = 24;
+        while (at < frame.Length)
+        {
+            var memory = reader.GetMemory().Span;
+            int n = Math.Min(memory.Length, frame.Length - at);
+            Assert.True(reader.BufferCapacity <= 2 * at + 64 * 1024, $"{reader.BufferCapacity} bytes held after {at} received");
+            frame.AsSpan(at, n).CopyTo(memory);
+            reader.Advance(n);
+            at += n;
+            var ev = reader.Read();
+            Assert.Equal(at == frame.Length ? ReadEvent.Message : ReadEvent.NeedMoreData, ev);
+        }
+        Assert.Equal((16 << 20) - 1, reader.Payload.Length);
+    }
 }

@@ -1,6 +1,6 @@
-using Duplex.Cli;
 using System.Net;
 using System.Net.Sockets;
+using Duplex.Cli;
 using Duplex.Protocol;
 using Duplex.Server;
 using Duplex.Testing;
@@ -30,6 +30,85 @@ public class WebSocketServerTests
         string response = await AskAsync(server, $"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 426 ", response);
         Assert.Contains("Sec-WebSocket-Version: 13\r\n", response);
+    }
+
+    [Fact]
+    public async Task An_upgrade_with_a_body_gets_400()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var endPoint = server.LocalEndPoint!;
+        // The body would otherwise be read as the first WebSocket frames.
+        Assert.StartsWith("HTTP/1.1 400 ", await AskAsync(server, Request(endPoint, headers: "Content-Length: 6\r\n") + "\x81\x80abcd"));
+        Assert.StartsWith("HTTP/1.1 400 ", await AskAsync(server, Request(endPoint, headers: "Transfer-Encoding: chunked\r\n") + "0\r\n\r\n"));
+        await using (await RawClient.UpgradeAsync(endPoint, extraHeaders: "Content-Length: 0\r\n")) { }
+    }
+
+    [Fact]
+    public async Task An_absolute_form_target_reaches_its_route()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var endPoint = server.LocalEndPoint!;
+        await using var client = await RawClient.UpgradeAsync(endPoint, $"http://{endPoint}/echo?x=1"); // throws unless 101
+        await client.SendAsync(Frames.ClientText("absolute"));
+        Assert.Equal("absolute", (await client.ReadFrameAsync())!.Text);
+    }
+
+    [Fact]
+    public async Task A_tls_client_on_a_plain_port_gets_400_at_once()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        await using var client = await RawClient.ConnectAsync(server.LocalEndPoint!);
+        // The first bytes of a TLS 1.2/1.3 ClientHello record.
+        await client.SendAsync(new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC, 0x03, 0x03 });
+        var started = DateTime.UtcNow;
+        string response = await client.ReadToEndAsync();
+        Assert.StartsWith("HTTP/1.1 400 ", response);
+        Assert.Contains("TLS", response);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(3), "answered only after the handshake timeout");
+    }
+
+    [Fact]
+    public async Task Past_the_pending_handshake_limit_upgrades_get_503_but_health_checks_are_answered()
+    {
+        var options = new WebSocketServerOptions { MaxPendingHandshakes = 20 };
+        await using var server = await Loopback.StartEchoServerAsync(options, s =>
+            s.MapHttp("/healthz", _ => ValueTask.FromResult(new HttpReply(200, "ok"))));
+        var endPoint = server.LocalEndPoint!;
+        var silent = new List<RawClient>();
+        for (int i = 0; i < 20; i++)
+            silent.Add(await RawClient.ConnectAsync(endPoint)); // connected, and never a byte
+        await Task.Delay(200);
+        Assert.StartsWith("HTTP/1.1 200 ", await AskAsync(server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+        string refused = await AskAsync(server, Request(endPoint));
+        Assert.StartsWith("HTTP/1.1 503 ", refused);
+        Assert.Contains("too many pending handshakes", refused);
+        foreach (var client in silent)
+            await client.DisposeAsync();
+        await Task.Delay(200);
+        await using (await RawClient.UpgradeAsync(endPoint)) { } // room again
+    }
+
+    [Fact]
+    public async Task One_address_cannot_use_up_the_handshakes_of_everyone_else()
+    {
+        var options = new WebSocketServerOptions { MaxPendingHandshakesPerAddress = 5 };
+        await using var server = await Loopback.StartEchoServerAsync(options);
+        var endPoint = server.LocalEndPoint!;
+        var attacker = IPAddress.Parse("127.0.0.2");
+        var silent = new List<RawClient>();
+        for (int i = 0; i < 5; i++)
+            silent.Add(await RawClient.ConnectAsync(endPoint, attacker));
+        await Task.Delay(200);
+        await using (var sixth = await RawClient.ConnectAsync(endPoint, attacker))
+        {
+            await sixth.SendAsync(Request(endPoint));
+            string refused = await sixth.ReadToEndAsync();
+            Assert.StartsWith("HTTP/1.1 503 ", refused);
+            Assert.Contains("from your address", refused);
+        }
+        await using (await RawClient.UpgradeAsync(endPoint)) { } // 127.0.0.1 is not held back
+        foreach (var client in silent)
+            await client.DisposeAsync();
     }
 
     [Fact]
