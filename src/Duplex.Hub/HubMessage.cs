@@ -33,6 +33,22 @@ public sealed class HubMessage
     /// <summary>The `message` event, framed once and shared by every subscriber.</summary>
     internal PreparedMessage Event => _event ??= PreparedMessage.Create(Json.Write(Write), MessageType.Text);
 
+    /// <summary>
+    /// A message whose event is framed at once and whose <see cref="Data"/> is a slice of that
+    /// frame: one copy of the bytes, however long history keeps it.
+    /// </summary>
+    internal static HubMessage CreateFramed(string channel, long offset, ReadOnlySpan<byte> data, string from, DateTimeOffset time)
+    {
+        var draft = new HubMessage(channel, offset, data.ToArray(), from, time);
+        var json = Json.Write(draft.Write);
+        int at = json.AsSpan().IndexOf("\"data\":"u8) + 7; // the data's place: after the fixed fields, before any user text
+        var framed = PreparedMessage.Create(json, MessageType.Text);
+        return new HubMessage(channel, offset, framed.Payload.Slice(at, data.Length), from, time) { _event = framed };
+    }
+
+    /// <summary>The bytes this message keeps alive.</summary>
+    internal long MemorySize => (_event?.MemorySize ?? Data.Length) + 96;
+
     internal void Write(Utf8JsonWriter w)
     {
         w.WriteStartObject();

@@ -11,6 +11,13 @@ public sealed class HubOptions
     /// <summary>How long a message stays in history. Default 10 minutes.</summary>
     public TimeSpan HistoryAge { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// History kept over all channels, in bytes. At the bound the channel being published to
+    /// loses its oldest messages first, then the others (they can then not be recovered with
+    /// <c>since</c>). Default 256 MiB.
+    /// </summary>
+    public long MaxHistoryBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>Channels one connection may be in. Default 100.</summary>
     public int MaxChannelsPerConnection { get; set; } = 100;
 

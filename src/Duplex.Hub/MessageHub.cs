@@ -27,7 +27,7 @@ public sealed partial class MessageHub
     public MessageHub(HubOptions? options = null, IHubEngine? engine = null)
     {
         _options = options ?? new HubOptions();
-        _engine = engine ?? new InMemoryHubEngine(_options.HistorySize, _options.HistoryAge);
+        _engine = engine ?? new InMemoryHubEngine(_options.HistorySize, _options.HistoryAge, maxBytes: _options.MaxHistoryBytes);
     }
 
     public HubOptions Options => _options;

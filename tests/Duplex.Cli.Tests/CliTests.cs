@@ -334,9 +334,9 @@ public class BenchTests
     {
         var (server, log) = await StartLoggedAsync();
         await using var _ = server;
-        var (code, _) = await CliRun.RunAsync("", "bench", "echo", server.Url().ToString(),
-            "--connections", "5", "--in-flight", "8", "--duration", "0.5", "--warmup", "0", "--json", "--quiet");
-        Assert.Equal(0, code);
+        var (code, run) = await CliRun.RunAsync("", "bench", "echo", server.Url().ToString(),
+            "--connections", "5", "--in-flight", "8", "--duration", "1.5", "--warmup", "0", "--json", "--quiet");
+        Assert.True(code == 0, run.Error + run.Out);
         var closes = await ClosesAsync(log, 5);
         Assert.Equal(5, closes.Count);
         Assert.All(closes, line => Assert.Contains(" /echo 1000 ", line));
@@ -347,8 +347,8 @@ public class BenchTests
     {
         var (server, log) = await StartLoggedAsync();
         await using var _ = server;
-        var (code, _) = await CliRun.RunAsync("", "bench", "fanout", server.Url("/hub").ToString(), "--subscribers", "10", "--duration", "0.5", "--json", "--quiet");
-        Assert.Equal(0, code);
+        var (code, run) = await CliRun.RunAsync("", "bench", "fanout", server.Url("/hub").ToString(), "--subscribers", "10", "--duration", "1.5", "--json", "--quiet");
+        Assert.True(code == 0, run.Error + run.Out);
         var closes = await ClosesAsync(log, 11);
         Assert.Equal(11, closes.Count); // ten subscribers and the publisher
         Assert.All(closes, line => Assert.Contains(" /hub 1000 ", line));

@@ -9,5 +9,7 @@ public sealed class ManualClock : TimeProvider
 
     public override long GetTimestamp() => Interlocked.Read(ref _ticks);
 
+    public override DateTimeOffset GetUtcNow() => new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero).AddTicks(Interlocked.Read(ref _ticks));
+
     public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }

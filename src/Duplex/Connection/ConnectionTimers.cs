@@ -29,8 +29,8 @@ internal static class ConnectionTimers
     /// <summary>Starts checking a connection.</summary>
     public static Entry Add(WebSocketConnection connection, WebSocketOptions options)
     {
-        // Check a few times per interval, timeout or close timeout (the shortest), at most every 10 ms.
-        double shortest = options.CloseTimeout.TotalMilliseconds;
+        // Check a few times per the shortest of the timeouts and the keep-alive interval, at most every 10 ms.
+        double shortest = Math.Min(options.CloseTimeout.TotalMilliseconds, options.SendTimeout.TotalMilliseconds);
         if (options.KeepAliveEnabled)
             shortest = Math.Min(shortest, Math.Min(options.KeepAliveInterval.TotalMilliseconds, options.KeepAliveTimeout.TotalMilliseconds));
         long period = Math.Max(10, (long)(shortest / 8));

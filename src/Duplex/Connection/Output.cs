@@ -40,11 +40,15 @@ public sealed partial class WebSocketConnection : ICorked
                 return default;
             var write = _transport.WriteAsync(pending, cancellationToken);
             if (!write.IsCompletedSuccessfully)
+            {
+                _protocol.WriteWaiting();
                 return FinishWriteAsync(write, cancellationToken);
+            }
             write.GetAwaiter().GetResult();
             _protocol.OutputWritten();
             return default;
         }
+        _protocol.WriteWaiting(); // a direct payload is large: assume it waits (the timeout resets when it is written)
         return FinishWriteAsync(pending.IsEmpty ? default : _transport.WriteAsync(pending, cancellationToken), cancellationToken);
     }
 
@@ -63,9 +67,19 @@ public sealed partial class WebSocketConnection : ICorked
         }
     }
 
-    // Finishes a flush that did not complete at once; owns the send lock and releases it.
-    private async ValueTask ReleaseAfterAsync(ValueTask flush)
+    // Finishes a flush that did not complete at once; owns the send lock and releases it. The
+    // send's bytes count as waiting for the peer until then.
+    private async ValueTask ReleaseAfterAsync(ValueTask flush, long sendBytes = 0)
     {
+        try
+        {
+            AddPendingSendBytes(sendBytes);
+        }
+        catch
+        {
+            _sendLock.Exit();
+            throw;
+        }
         try
         {
             await flush.ConfigureAwait(false);
@@ -76,6 +90,7 @@ public sealed partial class WebSocketConnection : ICorked
         }
         finally
         {
+            Interlocked.Add(ref _pendingSendBytes, -sendBytes);
             _sendLock.Exit();
         }
     }

@@ -12,37 +12,52 @@ namespace Duplex;
 /// </summary>
 public sealed class PreparedMessage
 {
-    private readonly byte[] _payload;
-    private byte[]? _plainFrame;
+    // One buffer: the plain frame, whose tail is the payload (server frames are not masked).
+    private readonly byte[] _plainFrame;
+    private readonly int _headerLength;
     private readonly ConcurrentDictionary<(int Bits, int Level, int MemoryLevel), byte[]> _compressedFrames = new();
     private int _compressions;
 
-    private PreparedMessage(byte[] payload, MessageType type)
+    private PreparedMessage(ReadOnlySpan<byte> payload, MessageType type)
     {
-        _payload = payload;
         Type = type;
+        _headerLength = FrameHeader.GetLength(payload.Length, masked: false);
+        _plainFrame = new byte[_headerLength + payload.Length];
+        FrameWriter.WriteFrame(_plainFrame, (Opcode)type, true, 0, payload, null);
     }
 
-    /// <summary>Copies the payload; text must be valid UTF-8.</summary>
+    /// <summary>Copies the payload (once: the frame is built around the copy); text must be valid UTF-8.</summary>
     public static PreparedMessage Create(ReadOnlySpan<byte> payload, MessageType type)
     {
         if (type is not (MessageType.Text or MessageType.Binary))
             throw new ArgumentOutOfRangeException(nameof(type));
         if (type == MessageType.Text && !Utf8Validator.IsValid(payload))
             throw new ArgumentException("Text messages must be valid UTF-8.", nameof(payload));
-        return new PreparedMessage(payload.ToArray(), type);
+        return new PreparedMessage(payload, type);
     }
 
     public static PreparedMessage CreateText(string text) => new(System.Text.Encoding.UTF8.GetBytes(text), MessageType.Text);
 
     public MessageType Type { get; }
 
-    public ReadOnlyMemory<byte> Payload => _payload;
+    public ReadOnlyMemory<byte> Payload => _plainFrame.AsMemory(_headerLength);
+
+    /// <summary>The bytes this message holds (its frame, and any compressed frames made for it).</summary>
+    public long MemorySize
+    {
+        get
+        {
+            long size = _plainFrame.Length;
+            foreach (var frame in _compressedFrames.Values)
+                size += frame.Length;
+            return size;
+        }
+    }
 
     /// <summary>How many times the payload was compressed (once per window size, whatever the number of receivers).</summary>
     internal int CompressionCount => Volatile.Read(ref _compressions);
 
-    internal byte[] PlainFrame => _plainFrame ??= Frame(_payload, 0);
+    internal byte[] PlainFrame => _plainFrame;
 
     internal byte[] CompressedFrame(int bits, int level, int memoryLevel) =>
         _compressedFrames.GetOrAdd((bits, level, memoryLevel), static (key, self) =>
@@ -51,7 +66,7 @@ public sealed class PreparedMessage
             var deflater = CodecPool.RentDeflater(key.Bits, key.Level, key.MemoryLevel);
             try
             {
-                var (buffer, length) = deflater.Compress(self._payload);
+                var (buffer, length) = deflater.Compress(self.Payload.Span);
                 try
                 {
                     return self.Frame(buffer.AsSpan(0, length), FrameHeader.Rsv1);

@@ -11,6 +11,9 @@ public sealed partial class WebSocketConnection
 {
     private AsyncLock? _messageLock;    // one streamed data message at a time; made on first use
     private volatile bool _streaming;   // a MessageWriter's message is open
+    // Bytes of sends waiting for a slow peer: queued behind the send lock, or in a write that did
+    // not finish at once. Sends that complete synchronously (the common case) never touch it.
+    private long _pendingSendBytes;
 
     private AsyncLock MessageLock
     {
@@ -149,6 +152,29 @@ public sealed partial class WebSocketConnection
     private async ValueTask SendSlowAsync(SendKind kind, Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         ThrowIfCannotSend();
+        AddPendingSendBytes(payload.Length);
+        try
+        {
+            await SendWhenFreeAsync(kind, opcode, payload, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Add(ref _pendingSendBytes, -payload.Length);
+        }
+    }
+
+    // Counts bytes waiting for the peer; past MaxPendingSendBytes the peer is too slow: dropped (1013).
+    private void AddPendingSendBytes(long count)
+    {
+        if (Interlocked.Add(ref _pendingSendBytes, count) <= Options.MaxPendingSendBytes || count == 0)
+            return;
+        Interlocked.Add(ref _pendingSendBytes, -count);
+        Terminate(Protocol.CloseStatus.TryAgainLater, $"too slow: over {Options.MaxPendingSendBytes} bytes wait for the peer to read");
+        throw CannotSend();
+    }
+
+    private async ValueTask SendWhenFreeAsync(SendKind kind, Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
         bool messageLock = false;
         if (kind is SendKind.Message or SendKind.FrameBytes)
         {
@@ -203,12 +229,11 @@ public sealed partial class WebSocketConnection
         }
         catch (Exception e)
         {
+            // Failures come back in the task, never thrown from the call itself.
             _sendLock.Exit();
-            if (IsSendFailure(e))
-                throw SendFailed(e);
-            throw;
+            return ValueTask.FromException(IsSendFailure(e) ? SendFailed(e) : e);
         }
-        return ReleaseAfterAsync(flush);
+        return ReleaseAfterAsync(flush, payload.Length);
     }
 
     private void ThrowIfCannotSend()

@@ -58,7 +58,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         var deflateSettings = compression is null ? default : new DeflateSettings(compression.Threshold, compression.Level, compression.MemoryLevel);
         _protocol = new WebSocketProtocol(new ProtocolSettings(role, options.MaxMessageSize,
             options.KeepAliveEnabled ? options.KeepAliveInterval : TimeSpan.Zero, options.KeepAliveTimeout,
-            options.CloseTimeout, options.TimeProvider, deflate, deflateSettings));
+            options.CloseTimeout, options.TimeProvider, options.SendTimeout, deflate, deflateSettings));
         if (!received.IsEmpty)
             _protocol.Received(received); // after the extension is on: these may be compressed frames
         _timers = ConnectionTimers.Add(this, options);
@@ -160,13 +160,23 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                     case ProtocolEvent.Message:
                         return new WebSocketMessage((MessageType)_protocol.MessageOpcode, _protocol.Payload);
                     case ProtocolEvent.NeedMoreData:
-                        if (mode == ReceiveMode.ReadAhead)
+                        try
                         {
-                            if (!await ReadAheadMoreAsync().ConfigureAwait(false))
-                                return default; // nothing there yet: the next tick looks again
-                            break;
+                            if (mode == ReceiveMode.ReadAhead)
+                            {
+                                if (!await ReadAheadMoreAsync().ConfigureAwait(false))
+                                    return default; // nothing there yet: the next tick looks again
+                                break;
+                            }
+                            await ReadMoreAsync(cancellationToken).ConfigureAwait(false);
                         }
-                        await ReadMoreAsync(cancellationToken).ConfigureAwait(false);
+                        catch (OutOfMemoryException)
+                        {
+                            // The heap is at its limit (a container's, say): this connection fails
+                            // with 1011 and frees what it holds; the others and shutdown go on.
+                            _protocol.Fail(new ProtocolError(Protocol.CloseStatus.InternalServerError, "out of memory for this message"));
+                            await FinishAsync().ConfigureAwait(false);
+                        }
                         break;
                     case ProtocolEvent.Ping:
                         await SendOwedFramesAsync().ConfigureAwait(false);
@@ -414,6 +424,9 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                 break;
             case TimerAction.CloseTimedOut:
                 Terminate(Protocol.CloseStatus.AbnormalClosure, "close timeout: the closing handshake did not finish");
+                break;
+            case TimerAction.SendTimedOut:
+                Terminate(Protocol.CloseStatus.PolicyViolation, "send timeout: the peer stopped reading");
                 break;
         }
     }

@@ -19,6 +19,21 @@ public class WebSocketOptions
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How long a write may wait for a peer that does not read (its TCP window stays shut) before
+    /// the connection is dropped, reporting 1008 locally (a close frame cannot reach a peer that
+    /// reads nothing). Like nginx's <c>send_timeout</c>. Default 60 s.
+    /// </summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The most bytes of sends that may wait for a slow peer (being written, or queued behind the
+    /// send in progress). A send past it drops the connection, reporting 1013 locally, and
+    /// throws <see cref="WebSocketClosedException"/>: memory never grows with a peer that stops
+    /// reading. Like uWebSockets' <c>maxBackpressure</c>. Default 64 MiB.
+    /// </summary>
+    public long MaxPendingSendBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
     /// permessage-deflate (RFC 7692): null (the default) goes without; an instance offers it
     /// (client) or accepts clients' offers (server). See <see cref="PerMessageDeflateOptions.ForServer"/>.
     /// </summary>

@@ -57,6 +57,8 @@ internal enum TimerAction
     KeepAliveTimedOut,
     /// <summary>The close handshake did not finish within the close timeout: drop the connection.</summary>
     CloseTimedOut,
+    /// <summary>A write has waited for the peer to read for longer than the send timeout: drop the connection.</summary>
+    SendTimedOut,
 }
 
 /// <summary>The settings the protocol needs, free of any type above this layer.</summary>
@@ -67,6 +69,7 @@ internal sealed record ProtocolSettings(
     TimeSpan KeepAliveTimeout,
     TimeSpan CloseTimeout,
     TimeProvider Time,
+    TimeSpan SendTimeout,
     DeflateParameters? Deflate = null,
     DeflateSettings DeflateSettings = default)
 {
@@ -116,6 +119,7 @@ internal sealed class WebSocketProtocol
     private readonly MaskKeySource? _masks;
     private ReadOnlyMemory<byte> _direct;
     private long _pingSent;
+    private long _writeWaitingSince;            // timestamp of a write still waiting for the peer; 0 when none
 
     public WebSocketProtocol(ProtocolSettings settings)
     {
@@ -393,7 +397,11 @@ internal sealed class WebSocketProtocol
     {
         _output.Clear();
         _direct = default;
+        Volatile.Write(ref _writeWaitingSince, 0);
     }
+
+    /// <summary>A write could not finish at once: the peer is not reading fast enough. Starts the send timeout.</summary>
+    public void WriteWaiting() => Interlocked.CompareExchange(ref _writeWaitingSince, _settings.Time.GetTimestamp(), 0);
 
     /// <summary>Whether data messages may still be sent (no close of ours has gone out).</summary>
     public bool CanSendData => State is ProtocolState.Open or ProtocolState.CloseReceived;
@@ -533,6 +541,9 @@ internal sealed class WebSocketProtocol
         if (state == ProtocolState.Closed)
             return TimerAction.None;
         var time = _settings.Time;
+        long waitingSince = Volatile.Read(ref _writeWaitingSince);
+        if (waitingSince != 0 && time.GetElapsedTime(waitingSince) > _settings.SendTimeout)
+            return TimerAction.SendTimedOut;
         long closeStarted = Volatile.Read(ref _closeStarted);
         if (closeStarted != 0)
             return time.GetElapsedTime(closeStarted) > _settings.CloseTimeout ? TimerAction.CloseTimedOut : TimerAction.None;

@@ -60,13 +60,14 @@ internal sealed unsafe class EventLoop
         ulong id = (ulong)Interlocked.Increment(ref loop._nextId);
         var acceptor = new Acceptor(loop, listener, id, accepted);
         loop._streams[id] = acceptor;
-        var ev = new EpollEvent { Events = EpollIn | EpollEt, Data = id };
+        // Level-triggered: the loop accepts a few connections per turn and is told again next turn
+        // while more wait, so a burst of connects is served in turns with everything else.
+        var ev = new EpollEvent { Events = EpollIn, Data = id };
         if (epoll_ctl(loop._epoll, EpollCtlAdd, (int)listener.Handle, &ev) != 0)
         {
             loop._streams.TryRemove(id, out _);
             throw new SocketException(Marshal.GetLastPInvokeError());
         }
-        acceptor.OnReady(EpollIn); // connections may be waiting already
         return acceptor;
     }
 
@@ -74,22 +75,25 @@ internal sealed unsafe class EventLoop
     {
         private int _stopped;
 
+        // Accepting without a bound starved a burst's first connections: the loop kept accepting
+        // while their requests waited for the same thread (first come, served last).
+        private const int AcceptsPerTurn = 16;
+
         public void OnReady(uint events)
         {
-            while (Volatile.Read(ref _stopped) == 0)
+            for (int count = 0; count < AcceptsPerTurn && Volatile.Read(ref _stopped) == 0;)
             {
                 int fd = accept4((int)listener.Handle, null, null, SockNonblock | SockCloexec);
                 if (fd < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno is EAgain or EIntr)
-                    {
-                        if (errno == EAgain)
-                            return;
+                    if (errno == EIntr)
                         continue;
-                    }
-                    return; // EMFILE and the like: the next connection attempt retries
+                    if (errno != EAgain)
+                        PauseAccepting(); // out of descriptors and the like: a level-triggered listener would spin
+                    return;
                 }
+                count++;
                 Socket socket;
                 try
                 {
@@ -102,6 +106,20 @@ internal sealed unsafe class EventLoop
                 }
                 accepted(socket);
             }
+        }
+
+        // Stops watching the listener for a moment; waiting clients stay in the backlog.
+        private void PauseAccepting()
+        {
+            var off = new EpollEvent { Events = 0, Data = id };
+            _ = epoll_ctl(loop._epoll, EpollCtlMod, (int)listener.Handle, &off);
+            _ = Task.Delay(100).ContinueWith(delay =>
+            {
+                if (Volatile.Read(ref _stopped) != 0)
+                    return;
+                var on = new EpollEvent { Events = EpollIn, Data = id };
+                _ = epoll_ctl(loop._epoll, EpollCtlMod, (int)listener.Handle, &on);
+            }, TaskScheduler.Default);
         }
 
         public void Dispose()

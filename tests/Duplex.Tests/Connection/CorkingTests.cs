@@ -13,6 +13,7 @@ public class CorkingTests
         private readonly Queue<byte> _incoming = new();
         public int Writes;
         public readonly MemoryStream Written = new();
+        public bool OutOfMemory;   // the next read fails as an allocation at the heap's limit would
 
         public void Feed(byte[] bytes)
         {
@@ -22,6 +23,11 @@ public class CorkingTests
 
         public override int TryRead(Span<byte> buffer)
         {
+            if (OutOfMemory)
+            {
+                OutOfMemory = false; // the big allocation failed; small ones still succeed
+                throw new OutOfMemoryException();
+            }
             if (_incoming.Count == 0)
                 return -1;
             int n = 0;
@@ -114,5 +120,20 @@ public class CorkingTests
         Assert.Equal([Opcode.Binary, Opcode.Binary, Opcode.Binary, Opcode.Close], opcodes);
         connection.Abort();
         await close.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Running_out_of_memory_fails_that_connection_with_1011_and_frees_it()
+    {
+        var (transport, connection) = Create(0);
+        transport.OutOfMemory = true;
+        var closed = await connection.ReceiveAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(closed.IsClose);
+        Assert.Equal(CloseStatus.InternalServerError, closed.CloseStatus);
+        transport.Written.Position = 0;
+        var frame = await RawFrame.ReadAsync(transport.Written);
+        Assert.Equal(Opcode.Close, frame!.Opcode);
+        Assert.Equal(1011, frame.CloseCode); // the peer is told why
+        Assert.Equal(ConnectionState.Closed, connection.State);
     }
 }

@@ -8,12 +8,13 @@ namespace Duplex.Tests.Protocol;
 public class WebSocketProtocolTests
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(60);
 
     private static WebSocketProtocol Server(ManualClock? clock = null, TimeSpan? keepAlive = null) => new(new ProtocolSettings(
-        Role.Server, 1 << 20, keepAlive ?? TimeSpan.Zero, TimeSpan.FromSeconds(10), CloseTimeout, clock ?? new ManualClock()));
+        Role.Server, 1 << 20, keepAlive ?? TimeSpan.Zero, TimeSpan.FromSeconds(10), CloseTimeout, clock ?? new ManualClock(), SendTimeout));
 
     private static WebSocketProtocol Client(ManualClock? clock = null) => new(new ProtocolSettings(
-        Role.Client, 1 << 20, TimeSpan.Zero, TimeSpan.FromSeconds(10), CloseTimeout, clock ?? new ManualClock()));
+        Role.Client, 1 << 20, TimeSpan.Zero, TimeSpan.FromSeconds(10), CloseTimeout, clock ?? new ManualClock(), SendTimeout));
 
     // The frames a server-side protocol wrote (server frames are not masked), then clears the output.
     private static List<RawFrame> TakeOutput(WebSocketProtocol protocol)
@@ -178,6 +179,23 @@ public class WebSocketProtocolTests
     }
 
     [Fact]
+    public void A_write_that_waits_past_the_send_timeout_falls_due_and_a_finished_one_resets_it()
+    {
+        var clock = new ManualClock();
+        var server = Server(clock);
+        server.WriteMessage(Opcode.Binary, new byte[10]);
+        server.WriteWaiting();
+        clock.Advance(SendTimeout - TimeSpan.FromSeconds(1));
+        Assert.Equal(TimerAction.None, server.OnTimer(peerIsRead: true));
+        server.OutputWritten(); // the peer read: the write went through
+        clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(TimerAction.None, server.OnTimer(peerIsRead: true));
+        server.WriteWaiting();
+        clock.Advance(SendTimeout + TimeSpan.FromSeconds(1));
+        Assert.Equal(TimerAction.SendTimedOut, server.OnTimer(peerIsRead: true));
+    }
+
+    [Fact]
     public void Keep_alive_pings_a_quiet_peer_and_gives_up_on_a_silent_one()
     {
         var clock = new ManualClock();
@@ -245,8 +263,8 @@ public class WebSocketProtocolTests
     {
         var parameters = new Duplex.Protocol.Deflate.DeflateParameters(false, false, 15, 15);
         var settings = new Duplex.Protocol.Deflate.DeflateSettings(0, 6, 8);
-        var client = new WebSocketProtocol(new ProtocolSettings(Role.Client, 1 << 20, TimeSpan.Zero, TimeSpan.Zero, CloseTimeout, new ManualClock(), parameters, settings));
-        var server = new WebSocketProtocol(new ProtocolSettings(Role.Server, 1 << 20, TimeSpan.Zero, TimeSpan.Zero, CloseTimeout, new ManualClock(), parameters, settings));
+        var client = new WebSocketProtocol(new ProtocolSettings(Role.Client, 1 << 20, TimeSpan.Zero, TimeSpan.Zero, CloseTimeout, new ManualClock(), SendTimeout, parameters, settings));
+        var server = new WebSocketProtocol(new ProtocolSettings(Role.Server, 1 << 20, TimeSpan.Zero, TimeSpan.Zero, CloseTimeout, new ManualClock(), SendTimeout, parameters, settings));
         string text = string.Concat(Enumerable.Repeat("compress me ", 50));
         client.WriteMessage(Opcode.Text, Encoding.UTF8.GetBytes(text));
         client.WriteFragment(Opcode.Text, false, Encoding.UTF8.GetBytes("part one, "));

@@ -111,6 +111,64 @@ public class WebSocketServerTests
             await client.DisposeAsync();
     }
 
+    // A server whose log lines are kept; returns the close line of the first connection that ends.
+    private static async Task<string?> WaitForCloseLineAsync(System.Collections.Concurrent.ConcurrentQueue<string> log, TimeSpan within)
+    {
+        var until = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < until)
+        {
+            if (log.FirstOrDefault(l => l.StartsWith("close ", StringComparison.Ordinal)) is { } line)
+                return line;
+            await Task.Delay(20);
+        }
+        return null;
+    }
+
+    [Fact]
+    public async Task A_peer_that_stops_reading_is_dropped_after_the_send_timeout()
+    {
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var options = new WebSocketServerOptions { SendTimeout = TimeSpan.FromMilliseconds(300), Log = log.Enqueue };
+        await using var server = await Loopback.StartEchoServerAsync(options, s =>
+            s.Map("/flood", (ws, _, _) => ws.SendBinaryAsync(new byte[32 << 20]).AsTask()));
+        await using var client = await RawClient.UpgradeAsync(server.LocalEndPoint!, "/flood"); // and never reads
+        var started = DateTime.UtcNow;
+        string? closed = await WaitForCloseLineAsync(log, TimeSpan.FromSeconds(10));
+        Assert.NotNull(closed);
+        Assert.Contains(" 1008 send timeout", closed);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
+        Assert.Equal(0, server.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task Sends_piling_up_past_the_pending_cap_drop_the_connection_with_1013()
+    {
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var options = new WebSocketServerOptions { MaxPendingSendBytes = 4 << 20, Log = log.Enqueue };
+        int refused = 0;
+        await using var server = await Loopback.StartEchoServerAsync(options, s => s.Map("/spray", async (ws, _, _) =>
+        {
+            // Sends that do not wait for each other, to a peer that does not read.
+            var sends = Enumerable.Range(0, 50).Select(_ => ws.SendBinaryAsync(new byte[1 << 20]).AsTask()).ToList();
+            foreach (var send in sends)
+            {
+                try
+                {
+                    await send;
+                }
+                catch (WebSocketClosedException)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+        }));
+        await using var client = await RawClient.UpgradeAsync(server.LocalEndPoint!, "/spray");
+        string? closed = await WaitForCloseLineAsync(log, TimeSpan.FromSeconds(10));
+        Assert.NotNull(closed);
+        Assert.Contains(" 1013 too slow", closed);
+        Assert.True(refused > 0, string.Join("\n", log));
+    }
+
     [Fact]
     public async Task Post_gets_405()
     {
