@@ -185,14 +185,29 @@ internal sealed partial class HubSession
         int limit = _hub.Options.HistorySize;
         if (root.TryGetProperty("limit", out var l) && (l.ValueKind != JsonValueKind.Number || !l.TryGetInt32(out limit) || limit < 0))
             return Fail(id, "bad_request", "limit is a whole number, 0 or more");
-        var messages = _hub.History(channel, limit);
+        long before = long.MaxValue;
+        if (root.TryGetProperty("before", out var b) && (b.ValueKind != JsonValueKind.Number || !b.TryGetInt64(out before) || before < 1))
+            return Fail(id, "bad_request", "before is an offset: a whole number, 1 or more");
+        // One answer holds at most a quarter of the outbox, so asking for history can never make
+        // the asker a slow consumer: the newest that fit come back, with `before` to page on.
+        var messages = _hub.History(channel, limit, before);
+        long budget = _hub.Options.MaxQueuedBytes / 4, size = 0;
+        int first = messages.Count;
+        while (first > 0 && (first == messages.Count || size + messages[first - 1].Data.Length + 256 <= budget))
+            size += messages[--first].Data.Length + 256;
+        bool more = first > 0 || (messages.Count > 0 && _hub.History(channel, 1, messages[0].Offset).Count > 0);
         Ok(id, w =>
         {
             w.WriteString("channel", channel);
             w.WriteStartArray("messages");
-            foreach (var message in messages)
-                message.Write(w);
+            for (int i = first; i < messages.Count; i++)
+                messages[i].Write(w);
             w.WriteEndArray();
+            if (more)
+            {
+                w.WriteBoolean("more", true);
+                w.WriteNumber("before", messages[first].Offset);
+            }
         });
         return Succeeded();
     }

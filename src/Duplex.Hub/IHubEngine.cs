@@ -17,6 +17,6 @@ public interface IHubEngine
     /// </summary>
     (long Latest, IReadOnlyList<HubMessage>? Missed) Since(string channel, long since);
 
-    /// <summary>The last <paramref name="limit"/> kept messages of a channel, oldest first.</summary>
-    IReadOnlyList<HubMessage> History(string channel, int limit);
+    /// <summary>The last <paramref name="limit"/> kept messages of a channel with offsets below <paramref name="before"/>, oldest first.</summary>
+    IReadOnlyList<HubMessage> History(string channel, int limit, long before = long.MaxValue);
 }

@@ -91,14 +91,15 @@ public sealed class InMemoryHubEngine : IHubEngine
         }
     }
 
-    public IReadOnlyList<HubMessage> History(string channel, int limit)
+    public IReadOnlyList<HubMessage> History(string channel, int limit, long before = long.MaxValue)
     {
         if (!_channels.TryGetValue(channel, out var log))
             return [];
         lock (log)
         {
             Trim(log, _historySize);
-            return log.Kept.Skip(Math.Max(0, log.Kept.Count - limit)).ToList();
+            var older = log.Kept.Where(m => m.Offset < before).ToList();
+            return older.GetRange(Math.Max(0, older.Count - limit), Math.Min(limit, older.Count));
         }
     }
 

@@ -179,7 +179,8 @@ public sealed partial class MessageHub
         }
     }
 
-    internal IReadOnlyList<HubMessage> History(string channel, int limit) => _engine.History(channel, Math.Min(limit, _options.HistorySize));
+    internal IReadOnlyList<HubMessage> History(string channel, int limit, long before) =>
+        _engine.History(channel, Math.Min(limit, _options.HistorySize), before);
 
     internal List<(string Client, byte[]? Info)> Presence(string channel)
     {

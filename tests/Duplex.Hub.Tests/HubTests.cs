@@ -58,6 +58,36 @@ public class HubTests
     }
 
     [Fact]
+    public async Task Large_history_comes_in_pages_and_never_makes_the_asker_a_slow_consumer()
+    {
+        var (server, _) = await HubServer.StartAsync(new HubOptions { MaxQueuedBytes = 1 << 20, HistorySize = 100 });
+        await using var _s = server;
+        await using var publisher = await JsonClient.ConnectAsync(server);
+        await publisher.AskAsync(new { type = "join", channel = "big" });
+        string data = new('d', 30_000);
+        for (int i = 0; i < 30; i++)
+            await publisher.AskAsync(new { type = "publish", channel = "big", data });
+        await using var reader = await JsonClient.ConnectAsync(server);
+        var offsets = new List<long>();
+        long? before = null;
+        for (int page = 0; page < 30; page++)
+        {
+            var answer = before is null
+                ? await reader.AskAsync(new { type = "history", channel = "big", limit = 100 })
+                : await reader.AskAsync(new { type = "history", channel = "big", limit = 100, before });
+            Assert.Equal("ok", answer.GetProperty("type").GetString());
+            var messages = answer.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("offset").GetInt64()).ToList();
+            Assert.InRange(messages.Count, 1, 9); // a quarter of 1 MiB holds at most 8 of 30 KB
+            offsets.InsertRange(0, messages);
+            if (!answer.TryGetProperty("more", out _))
+                break;
+            before = answer.GetProperty("before").GetInt64();
+        }
+        Assert.Equal(Enumerable.Range(1, 30).Select(i => (long)i), offsets);
+        Assert.Equal(ConnectionState.Open, reader.Connection.State); // not closed as a slow consumer
+    }
+
+    [Fact]
     public async Task A_channel_name_with_a_trailing_newline_is_refused()
     {
         var (server, _) = await HubServer.StartAsync();
