@@ -29,9 +29,14 @@ internal static class ServeCommand
                                 default: only pages served by this server)
           --max-message-size N    largest message accepted, like 16m (default 16m)
           --max-connections N     open connections before new ones get 503 (default 100000)
+          --max-pending-handshakes N       upgrades in progress before new ones get 503 (default 1000)
+          --max-pending-per-address N      the same, per client address (default 256)
+          --send-timeout SECONDS  drop a peer that reads nothing for this long while we send (default 60)
+          --max-pending-send SIZE bytes waiting for a slow peer before it is dropped, like 64m (default 64m)
           --no-compression        do not accept permessage-deflate (on by default: browsers offer it)
           --history-size N        messages kept per hub channel for recovery (default 100)
           --history-minutes N     how long they are kept (default 10)
+          --max-history SIZE      hub history over all channels, like 256m (default 256m)
           --max-channels N        hub channels per connection (default 100)
           --auth-secret SECRET    require HS256 JWTs on /hub (Authorization: Bearer, or ?access_token=)
           --quiet                 log nothing but errors
@@ -46,7 +51,8 @@ internal static class ServeCommand
         }
         var a = Arguments.Parse(args,
             ["host", "port", "tls-cert", "tls-key", "tls-password", "allow-origin", "max-message-size", "max-connections",
-             "history-size", "history-minutes", "max-channels", "auth-secret"],
+             "max-pending-handshakes", "max-pending-per-address", "send-timeout", "max-pending-send",
+             "history-size", "history-minutes", "max-history", "max-channels", "auth-secret"],
             ["quiet", "no-compression"]);
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected argument '{a.Positional[0]}'");
@@ -63,6 +69,10 @@ internal static class ServeCommand
         {
             MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
             MaxConnections = a.Int("max-connections", 100_000, 1, int.MaxValue),
+            MaxPendingHandshakes = a.Int("max-pending-handshakes", 1_000, 1, int.MaxValue),
+            MaxPendingHandshakesPerAddress = a.Int("max-pending-per-address", 256, 1, int.MaxValue),
+            SendTimeout = TimeSpan.FromSeconds(a.Seconds("send-timeout", 60, 0.1, 86_400)),
+            MaxPendingSendBytes = a.Bytes("max-pending-send", 64L << 20, 1, 1L << 40),
             Compression = a.Flag("no-compression") ? null : PerMessageDeflateOptions.ForServer(),
             Log = quiet ? null : line => log.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {line}"),
         };
@@ -85,6 +95,7 @@ internal static class ServeCommand
         {
             HistorySize = a.Int("history-size", 100, 0, 1_000_000),
             HistoryAge = TimeSpan.FromMinutes(a.Int("history-minutes", 10, 1, 7 * 24 * 60)),
+            MaxHistoryBytes = a.Bytes("max-history", 256L << 20, 0, 1L << 40),
             MaxChannelsPerConnection = a.Int("max-channels", 100, 1, 100_000),
         };
         if (a.Value("auth-secret") is { } secret)

@@ -67,16 +67,23 @@ internal sealed partial class HubSession
     }
 
     // One request; false when it was malformed.
-    private bool Handle(WebSocketMessage message)
+    private bool Handle(WebSocketMessage message) => Handle(message.Payload, message.Type == MessageType.Text);
+
+    /// <summary>One request as raw bytes (the fuzzer's way in).</summary>
+    internal bool Handle(ReadOnlyMemory<byte> payload, bool text)
     {
-        if (message.Type != MessageType.Text)
+        if (!text)
             return Fail(null, "bad_request", "requests are JSON text messages");
-        if (message.Payload.Length > _hub.Options.MaxRequestBytes)
+        if (payload.Length > _hub.Options.MaxRequestBytes)
             return Fail(null, "too_large", $"requests are at most {_hub.Options.MaxRequestBytes} bytes");
+        // A WebSocket text message is valid UTF-8 already; checked again because the JSON reader
+        // does not check strings, and reading one would throw (found by fuzzing).
+        if (!System.Text.Unicode.Utf8.IsValid(payload.Span))
+            return Fail(null, "bad_request", "requests are UTF-8");
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(message.Payload);
+            document = JsonDocument.Parse(payload);
         }
         catch (JsonException)
         {
