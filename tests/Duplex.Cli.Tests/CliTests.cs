@@ -357,6 +357,19 @@ public class BenchTests
         Assert.All(closes, line => Assert.Contains(" /hub 1000 ", line));
     }
 
+    [Fact]
+    public async Task Handshake_mode_measures_wss_with_a_self_signed_certificate()
+    {
+        await using var server = await Loopback.StartEchoServerAsync(new WebSocketServerOptions { Certificate = TestCertificates.Localhost });
+        var (refusedCode, refused) = await CliRun.RunAsync("", "bench", "handshake", server.Url(scheme: "wss").ToString(),
+            "--parallel", "1", "--duration", "0.5", "--warmup", "0", "--json", "--quiet");
+        Assert.NotEqual(0, refusedCode); // the certificate is checked unless --insecure
+        var (code, run) = await CliRun.RunAsync("", "bench", "handshake", server.Url(scheme: "wss").ToString(), "--insecure",
+            "--parallel", "2", "--duration", "1", "--warmup", "0", "--json", "--quiet");
+        Assert.True(code == 0, run.Error + run.Out);
+        Assert.True(Json(run.Out).GetProperty("handshakesPerSecond").GetDouble() > 5);
+    }
+
     [Theory]
     [InlineData("bench needs a mode")]
     [InlineData("unknown bench mode 'fast'", "fast", "ws://h/")]

@@ -10,12 +10,16 @@ namespace Duplex.Cli.Bench;
 /// </summary>
 internal static class BenchClient
 {
+    /// <summary>wss:// with any certificate (`--insecure`, for self-signed test servers). Set once, before a run starts.</summary>
+    public static bool AcceptAnyCertificate { get; set; }
+
     /// <summary>No keep-alive pings of our own (they would be noise); permessage-deflate when asked.</summary>
     public static WebSocketClientOptions Options(bool compress = false) => new()
     {
         KeepAliveInterval = TimeSpan.Zero,
         MaxMessageSize = 64L << 20,
         Compression = compress ? new PerMessageDeflateOptions { Threshold = 0 } : null,
+        AllowUntrustedCertificate = AcceptAnyCertificate,
     };
 
     public static Task<WebSocketConnection> ConnectAsync(Uri uri, CancellationToken stop, bool compress = false) =>

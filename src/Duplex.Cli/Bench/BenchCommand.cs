@@ -7,10 +7,11 @@ namespace Duplex.Cli.Bench;
 internal static class BenchCommand
 {
     public const string Help = """
-        usage: duplex bench <echo|idle|handshake> <ws://host:port/path> [options]
+        usage: duplex bench <echo|idle|handshake|fanout> <ws://host:port/path | wss://…> [options]
 
-        A load generator for any WebSocket server (ws:// only). Frames are built and masked once
-        and written in batches, so the generator itself stays cheap.
+        A load generator for any WebSocket server. echo and handshake write frames built and
+        masked once, in batches, so the generator itself stays cheap; every connection ends with
+        a clean close (1000).
 
           echo       connections keep messages in flight against an echo endpoint
                      --connections N (100)  --in-flight N (16)  --size BYTES (32)  --text
@@ -26,6 +27,7 @@ internal static class BenchCommand
                      --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
 
         common: --json (print the result as JSON)  --quiet (no progress line)
+                --insecure (wss:// with any certificate: self-signed test servers)
         """;
 
     public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken stop)
@@ -39,7 +41,7 @@ internal static class BenchCommand
         }
         string mode = args[0];
         var a = Arguments.Parse(args[1..],
-            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections", "subscribers"], ["text", "json", "quiet", "compress"]);
+            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections", "subscribers"], ["text", "json", "quiet", "compress", "insecure"]);
         if (mode is not ("echo" or "idle" or "handshake" or "fanout"))
             throw new UsageException($"unknown bench mode '{mode}' (echo, idle, handshake or fanout)");
         if (a.Positional.Count != 1)
@@ -47,6 +49,7 @@ internal static class BenchCommand
         if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
             throw new UsageException($"'{a.Positional[0]}' is not a ws:// or wss:// URL");
         bool json = a.Flag("json");
+        BenchClient.AcceptAnyCertificate = a.Flag("insecure");
         var progress = a.Flag("quiet") ? null : console.Error;
         ResourceLimits.RaiseOpenFileLimit();
         return mode switch

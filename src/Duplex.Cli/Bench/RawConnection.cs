@@ -42,7 +42,11 @@ internal sealed class RawConnection : IAsyncDisposable
             if (uri.Scheme == "wss")
             {
                 var tls = new SslStream(stream, leaveInnerStreamOpen: false);
-                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = uri.IdnHost }, stop);
+                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                {
+                    TargetHost = uri.IdnHost,
+                    RemoteCertificateValidationCallback = BenchClient.AcceptAnyCertificate ? static (_, _, _, _) => true : null,
+                }, stop);
                 stream = tls;
             }
             string key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));

@@ -11,6 +11,21 @@ namespace Duplex.Server;
 // origin, the application's Authorize), subprotocol and extension choice, and the 101.
 public sealed partial class WebSocketServer
 {
+    // Made once: the certificate's chain is built a single time (offline), not per handshake,
+    // and the same options object serves every connection.
+    private SslServerAuthenticationOptions? _tlsOptions;
+
+    private void PrepareTls()
+    {
+        if (_options.Certificate is not { } certificate)
+            return;
+        _tlsOptions = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+            ClientCertificateRequired = false,
+        };
+    }
+
     private sealed record UpgradeResult(WebSocketConnection Connection, WebSocketRequest Context, WebSocketHandler Handler);
 
     // TLS, then the HTTP head, then one of: an HTTP answer (null result) or an upgraded connection.
@@ -18,15 +33,11 @@ public sealed partial class WebSocketServer
     private async Task<(Stream, UpgradeResult?)> HandshakeAsync(Stream stream, Socket socket, EndPoint? remote, string? refusal,
         CancellationToken cancellationToken)
     {
-        if (_options.Certificate is { } certificate)
+        if (_tlsOptions is { } tlsOptions)
         {
             var tls = new SslStream(stream, leaveInnerStreamOpen: false);
             stream = tls;
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = certificate,
-                ClientCertificateRequired = false,
-            }, cancellationToken).ConfigureAwait(false);
+            await tls.AuthenticateAsServerAsync(tlsOptions, cancellationToken).ConfigureAwait(false);
         }
         using var reader = new HttpHeadReader(_options.HeadLimits);
         HttpRequestHead? head;

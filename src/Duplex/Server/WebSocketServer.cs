@@ -93,6 +93,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             throw;
         }
         _listener = listener;
+        PrepareTls();
         if (_options.UseEventLoop && EventLoop.IsSupported)
         {
             _acceptor = EventLoop.Listen(listener, socket =>
