@@ -35,6 +35,6 @@ public class HandshakeBurstTests
         foreach (var client in open)
             await client!.DisposeAsync();
         // Before the fix the first connections waited for the whole burst (seconds) while the average was milliseconds.
-        Assert.True(worst < Math.Max(1500, 25 * average), $"worst {worst:0} ms against an average of {average:0.0} ms (first: {latencies[0]:0} ms)");
+        Assert.True(worst < Math.Max(3000, 25 * average), $"worst {worst:0} ms against an average of {average:0.0} ms (first: {latencies[0]:0} ms)");
     }
 }
