@@ -37,9 +37,9 @@ public sealed class HubMessage
     /// A message whose event is framed at once and whose <see cref="Data"/> is a slice of that
     /// frame: one copy of the bytes, however long history keeps it.
     /// </summary>
-    internal static HubMessage CreateFramed(string channel, long offset, ReadOnlySpan<byte> data, string from, DateTimeOffset time)
+    internal static HubMessage CreateFramed(string channel, long offset, ReadOnlyMemory<byte> data, string from, DateTimeOffset time)
     {
-        var draft = new HubMessage(channel, offset, data.ToArray(), from, time);
+        var draft = new HubMessage(channel, offset, data, from, time);
         var json = Json.Write(draft.Write);
         int at = json.AsSpan().IndexOf("\"data\":"u8) + 7; // the data's place: after the fixed fields, before any user text
         var framed = PreparedMessage.Create(json, MessageType.Text);

@@ -62,7 +62,7 @@ public sealed class InMemoryHubEngine : IHubEngine
         HubMessage message;
         lock (log)
         {
-            message = HubMessage.CreateFramed(channel, ++log.Latest, data.Span, from, _time.GetUtcNow());
+            message = HubMessage.CreateFramed(channel, ++log.Latest, data, from, _time.GetUtcNow());
             log.Kept.Enqueue(message);
             Interlocked.Add(ref _bytes, message.MemorySize);
             Trim(log, _historySize);

@@ -211,7 +211,13 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         {
             // A wait that a read-ahead started is taken over first: only one may be pending.
             var started = Interlocked.Exchange(ref _readAheadWait, null);
-            read = started is null && _mayHaveMore ? _transport.TryRead(_protocol.GetReceiveMemory().Span) : -1;
+            read = -1;
+            if (started is null && _mayHaveMore)
+            {
+                var available = _protocol.GetReceiveMemory();
+                read = _transport.TryRead(available.Span);
+                _mayHaveMore = read > 0 && read == available.Length;
+            }
             if (read < 0)
             {
                 if (_protocol.IsIdle)
@@ -223,10 +229,6 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                 var memory = _protocol.GetReceiveMemory();
                 read = await _transport.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
                 _mayHaveMore = read == memory.Length;
-            }
-            else
-            {
-                _mayHaveMore = read > 0 && read == _protocol.GetReceiveMemory().Length;
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

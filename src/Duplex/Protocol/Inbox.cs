@@ -44,11 +44,6 @@ internal sealed class Inbox(MessageReader reader) : IDisposable
         public byte[]? Buffer;      // the pooled copy, for the copied one
     }
 
-    public MessageReader Reader => reader;
-
-    /// <summary>True while the application holds a payload of ours.</summary>
-    public bool IsLent => _loan != LoanKind.None;
-
     /// <summary>True while a message read ahead waits for the application.</summary>
     public bool HasHeld => _heldCopy.Present || _heldInReader.Present;
 

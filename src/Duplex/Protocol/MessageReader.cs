@@ -76,9 +76,6 @@ internal sealed class MessageReader : IDisposable
 
     public ProtocolError Error { get; private set; }
 
-    /// <summary>Bytes received and not yet turned into events.</summary>
-    public int Buffered => _end - _parsed;
-
     /// <summary>True when no partial message and no unread byte is held.</summary>
     public bool IsIdle => !_inMessage && !_inFrame && _end == _parsed;
 

@@ -224,17 +224,8 @@ internal sealed class WebSocketProtocol
     /// <summary>Text or Binary, for the last <see cref="ProtocolEvent.Message"/>.</summary>
     public Opcode MessageOpcode { get; private set; }
 
-    /// <summary>The inbox (lending and read-ahead state), for tests.</summary>
-    internal Inbox Inbox => _inbox;
-
-    /// <summary>True while the application holds a payload of ours.</summary>
-    public bool IsLent => _inbox.IsLent;
-
     /// <summary>True while messages read ahead fill the inbox: reading ahead stops until the application takes one.</summary>
     public bool InboxFull => _inbox.IsFull;
-
-    /// <summary>Bytes received and not yet turned into events.</summary>
-    public int Buffered => _reader.Buffered;
 
     /// <summary>True when no partial message and no unread byte is held.</summary>
     public bool IsIdle => _reader.IsIdle;

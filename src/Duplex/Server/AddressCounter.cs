@@ -43,7 +43,4 @@ internal sealed class AddressCounter
                 return;
         }
     }
-
-    /// <summary>The count for an address (for tests).</summary>
-    public int this[IPAddress address] => _counts.TryGetValue(address, out int count) ? count : 0;
 }

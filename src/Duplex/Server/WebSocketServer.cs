@@ -152,12 +152,14 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             // Past a limit, only plain HTTP routes are still served (health checks and metrics must
             // answer when the server is full), with a short time for the request; upgrades get 503.
             // The per-address cap keeps one client's silent sockets from locking everyone else out.
-            string? refusal = Volatile.Read(ref _open) > _options.MaxConnections ? "too many connections"
-                : Interlocked.Increment(ref _handshaking) > _options.MaxPendingHandshakes ? "too many pending handshakes"
-                : !_pendingPerAddress.TryEnter(remote, _options.MaxPendingHandshakesPerAddress) ? "too many pending handshakes from your address"
+            bool overConnections = Volatile.Read(ref _open) > _options.MaxConnections;
+            bool counted = !overConnections; // counted among the pending handshakes
+            bool overHandshakes = counted && Interlocked.Increment(ref _handshaking) > _options.MaxPendingHandshakes;
+            bool addressCounted = counted && !overHandshakes && _pendingPerAddress.TryEnter(remote, _options.MaxPendingHandshakesPerAddress);
+            string? refusal = overConnections ? "too many connections"
+                : overHandshakes ? "too many pending handshakes"
+                : !addressCounted ? "too many pending handshakes from your address"
                 : null;
-            bool counted = refusal is null || refusal != "too many connections";
-            bool addressCounted = refusal is null;
             UpgradeResult? upgrade;
             try
             {
