@@ -52,11 +52,14 @@ for round in $(seq 1 "$rounds"); do
     bench handshake "$(url $s)" --parallel 4 --duration "$(( seconds / 2 > 0 ? seconds / 2 : 1 ))" >>"$out/$s.handshake"
   done
 done
-for s in kestrel duplex; do
-  echo "idle: $s" >&2
-  bench idle "$(url $s)" --connections "$idle" --pid "$(pid $s)" >>"$out/$s.idle"
-  echo "idle with permessage-deflate: $s" >&2
-  bench idle "$(url $s)" --connections "$idle" --pid "$(pid $s)" --compress >>"$out/$s.idlez"
+# RSS moves with the GC's timing as well as with the connections: idle is measured each round too.
+for round in $(seq 1 "$rounds"); do
+  for s in kestrel duplex; do
+    echo "round $round: idle: $s" >&2
+    bench idle "$(url $s)" --connections "$idle" --pid "$(pid $s)" >>"$out/$s.idle"
+    echo "round $round: idle with permessage-deflate: $s" >&2
+    bench idle "$(url $s)" --connections "$idle" --pid "$(pid $s)" --compress >>"$out/$s.idlez"
+  done
 done
 
 python3 - "$out" "$idle" <<'PY'

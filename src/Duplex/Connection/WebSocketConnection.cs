@@ -168,7 +168,32 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                                     return default; // nothing there yet: the next tick looks again
                                 break;
                             }
-                            await ReadMoreAsync(cancellationToken).ConfigureAwait(false);
+                            if (TryReadNow(out var started))
+                                break;
+                            // Wait inline (a nested async method would cost a continuation per wait).
+                            int read;
+                            try
+                            {
+                                if (_protocol.IsIdle)
+                                    _protocol.ReleaseIdleBuffer(); // the idle wait holds no receive buffer
+                                if (started is not null)
+                                    await started.WaitAsync(cancellationToken).ConfigureAwait(false);
+                                else
+                                    await _transport.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
+                                var memory = _protocol.GetReceiveMemory();
+                                read = await _transport.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
+                                _mayHaveMore = read == memory.Length;
+                            }
+                            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                            {
+                                Abort();
+                                throw;
+                            }
+                            catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
+                            {
+                                read = 0;
+                            }
+                            Received(read);
                         }
                         catch (OutOfMemoryException)
                         {
@@ -201,46 +226,30 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         }
     }
 
-    // Bytes from the transport into the protocol. The idle wait holds no receive buffer; after a
-    // read that did not fill its buffer the socket is drained, so it waits for the next edge
-    // instead of trying a read that would find nothing.
-    private async ValueTask ReadMoreAsync(CancellationToken cancellationToken)
+    // Bytes from the transport into the protocol, the common case: what is already there.
+    // After a read that did not fill its buffer the socket is drained, so the next read waits
+    // for the next edge instead of trying a read that would find nothing. False: wait (for the
+    // read-ahead's pending wait, when there is one; only one may be pending).
+    private bool TryReadNow(out Task? started)
     {
+        started = Interlocked.Exchange(ref _readAheadWait, null);
+        if (started is not null || !_mayHaveMore)
+            return false;
+        var available = _protocol.GetReceiveMemory();
         int read;
         try
         {
-            // A wait that a read-ahead started is taken over first: only one may be pending.
-            var started = Interlocked.Exchange(ref _readAheadWait, null);
-            read = -1;
-            if (started is null && _mayHaveMore)
-            {
-                var available = _protocol.GetReceiveMemory();
-                read = _transport.TryRead(available.Span);
-                _mayHaveMore = read > 0 && read == available.Length;
-            }
-            if (read < 0)
-            {
-                if (_protocol.IsIdle)
-                    _protocol.ReleaseIdleBuffer();
-                if (started is not null)
-                    await started.WaitAsync(cancellationToken).ConfigureAwait(false);
-                else
-                    await _transport.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
-                var memory = _protocol.GetReceiveMemory();
-                read = await _transport.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
-                _mayHaveMore = read == memory.Length;
-            }
+            read = _transport.TryRead(available.Span);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            Abort();
-            throw;
-        }
-        catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
+        catch (Exception e) when (Transport.Transport.IsFailure(e))
         {
             read = 0;
         }
+        if (read < 0)
+            return false;
+        _mayHaveMore = read == available.Length;
         Received(read);
+        return true;
     }
 
     // Keep-alive's read-ahead never waits while holding the receive lock (the application may
