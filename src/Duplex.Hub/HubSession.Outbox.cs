@@ -150,7 +150,12 @@ internal sealed partial class HubSession
             try
             {
                 foreach (var message in batch)
+                {
+                    // Dropped meanwhile: the rest of the batch is not sent, so the 1013 goes next.
+                    if (Volatile.Read(ref _overflowed))
+                        break;
                     await _connection.SendAsync(message).ConfigureAwait(false);
+                }
             }
             catch (WebSocketClosedException)
             {

@@ -184,17 +184,25 @@ public class HubTests
         Assert.Equal(bob.ClientId, left.GetProperty("client").GetString());
     }
 
+    // A subscriber that stops reading (raw, so its socket is never drained) and a publisher, both in "firehose".
+    private static async Task<(Testing.RawClient Slow, JsonClient Publisher)> SlowSubscriberAndPublisherAsync(Server.WebSocketServer server)
+    {
+        var slow = await Testing.RawClient.UpgradeAsync(server.LocalEndPoint!, "/hub");
+        await slow.SendAsync(Testing.Frames.ClientText("{\"type\":\"join\",\"channel\":\"firehose\"}"));
+        var publisher = await JsonClient.ConnectAsync(server);
+        await publisher.AskAsync(new { type = "join", channel = "firehose" });
+        await Task.Delay(200);
+        return (slow, publisher);
+    }
+
     [Fact]
     public async Task A_slow_consumer_is_closed_with_1013_and_recovers_everything_after_reconnecting()
     {
         var (server, hub) = await HubServer.StartAsync(new HubOptions { MaxQueuedMessages = 20, MaxQueuedBytes = 256 * 1024, HistorySize = 10_000 });
         await using var _s = server;
-        // A subscriber that stops reading: raw, so its socket is never drained.
-        await using var slow = await Testing.RawClient.UpgradeAsync(server.LocalEndPoint!, "/hub");
-        await slow.SendAsync(Testing.Frames.ClientText("{\"type\":\"join\",\"channel\":\"firehose\"}"));
-        await using var publisher = await JsonClient.ConnectAsync(server);
-        await publisher.AskAsync(new { type = "join", channel = "firehose" });
-        await Task.Delay(200);
+        var (slow, publisher) = await SlowSubscriberAndPublisherAsync(server);
+        await using var _slow = slow;
+        await using var _publisher = publisher;
         string big = new('z', 16 * 1024);
         long last = 0;
         for (int i = 0; i < 600 && hub.Metrics.DroppedSlowConsumers == 0; i++)
@@ -209,6 +217,48 @@ public class HubTests
         Assert.True(ok.GetProperty("recovered").GetBoolean());
         for (long i = 1; i <= last; i++)
             Assert.Equal(i, (await back.NextAsync("message")).GetProperty("offset").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_slow_consumer_that_reads_late_still_gets_its_1013_and_not_the_dropped_queue()
+    {
+        // The close timeout (1 s here) is shorter than the subscriber's pause: the close must not
+        // wait behind the dropped queue, and the timeout must not end TCP before the close frame
+        // is written, or the subscriber sees 1006 when it comes back.
+        var hub = new MessageHub(new HubOptions { MaxQueuedMessages = 20, MaxQueuedBytes = 256 * 1024, HistorySize = 10_000 });
+        await using var server = await Testing.Loopback.StartEchoServerAsync(new Server.WebSocketServerOptions { CloseTimeout = TimeSpan.FromSeconds(1) },
+            s => s.Map("/hub", hub.HandleAsync, hub.RouteOptions));
+        var (slow, publisher) = await SlowSubscriberAndPublisherAsync(server);
+        await using var _slow = slow;
+        await using var _publisher = publisher;
+        string big = new('z', 16 * 1024);
+        int published = 0;
+        for (; published < 2_000 && hub.Metrics.DroppedSlowConsumers == 0; published++)
+            await publisher.AskAsync(new { type = "publish", channel = "firehose", data = big });
+        Assert.Equal(1, hub.Metrics.DroppedSlowConsumers);
+        int publishedAtDrop = published;
+        // Keep publishing for a while: none of it may reach the dropped subscriber.
+        for (int i = 0; i < 50; i++, published++)
+            await publisher.AskAsync(new { type = "publish", channel = "firehose", data = big });
+
+        await Task.Delay(TimeSpan.FromSeconds(3)); // the subscriber comes back late
+        int messages = 0;
+        Testing.RawFrame? close = null;
+        while (await slow.ReadFrameAsync(TimeSpan.FromSeconds(20)) is { } frame)
+        {
+            if (frame.Opcode == Opcode.Close)
+            {
+                close = frame;
+                break;
+            }
+            messages++;
+        }
+        Assert.NotNull(close);
+        Assert.Equal(1013, close!.CloseCode);
+        // What reached it: the socket buffers' worth and the message being written, not the
+        // dropped queue (15 messages by bytes; 3 spare for timing) and nothing published later (+2:
+        // welcome, join's ok).
+        Assert.True(messages <= publishedAtDrop + 2 - 12, $"{messages} messages reached the subscriber dropped after {publishedAtDrop}");
     }
 
     [Fact]

@@ -388,7 +388,10 @@ internal sealed class WebSocketProtocol
     {
         _output.Clear();
         _direct = default;
-        Volatile.Write(ref _writeWaitingSince, 0);
+        // The close timeout counts from when our close (or the echo) could reach the peer: a close
+        // that waited behind a full socket was governed by the send timeout until now.
+        if (Interlocked.Exchange(ref _writeWaitingSince, 0) != 0 && Volatile.Read(ref _closeStarted) != 0)
+            Volatile.Write(ref _closeStarted, _settings.Time.GetTimestamp());
     }
 
     /// <summary>A write could not finish at once: the peer is not reading fast enough. Starts the send timeout.</summary>
@@ -521,8 +524,9 @@ internal sealed class WebSocketProtocol
     // ------------------------------------------------------------ timers
 
     /// <summary>
-    /// What falls due now: the close timeout (from the first close frame either way), or a
-    /// keep-alive ping or its timeout. <paramref name="peerIsRead"/> is false while nobody reads
+    /// What falls due now: the send timeout while a write waits for the peer; else the close
+    /// timeout (from the first close frame either way, or from when ours was finally written),
+    /// or a keep-alive ping or its timeout. <paramref name="peerIsRead"/> is false while nobody reads
     /// what the peer sends (a message read ahead waits for the application): then the peer
     /// cannot be judged and keep-alive waits.
     /// </summary>
@@ -533,8 +537,12 @@ internal sealed class WebSocketProtocol
             return TimerAction.None;
         var time = _settings.Time;
         long waitingSince = Volatile.Read(ref _writeWaitingSince);
-        if (waitingSince != 0 && time.GetElapsedTime(waitingSince) > _settings.SendTimeout)
-            return TimerAction.SendTimedOut;
+        if (waitingSince != 0)
+        {
+            // A peer that reads slowly still gets what was written before the close (a 1013, say)
+            // as long as it keeps within the send timeout; the close timeout starts after.
+            return time.GetElapsedTime(waitingSince) > _settings.SendTimeout ? TimerAction.SendTimedOut : TimerAction.None;
+        }
         long closeStarted = Volatile.Read(ref _closeStarted);
         if (closeStarted != 0)
             return time.GetElapsedTime(closeStarted) > _settings.CloseTimeout ? TimerAction.CloseTimedOut : TimerAction.None;

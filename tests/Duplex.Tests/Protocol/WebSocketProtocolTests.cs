@@ -196,6 +196,30 @@ public class WebSocketProtocolTests
     }
 
     [Fact]
+    public void A_close_stuck_behind_a_full_socket_is_held_to_the_send_timeout_and_its_close_timeout_starts_once_written()
+    {
+        // A slow reader must get the close (a 1013, say) it was sent, not a TCP end: the close
+        // timeout may not cut a close frame that is still on its way out.
+        var clock = new ManualClock();
+        var server = Server(clock);
+        server.WriteClose(CloseStatus.TryAgainLater, "too slow");
+        server.WriteWaiting();
+        clock.Advance(CloseTimeout * 3);
+        Assert.Equal(TimerAction.None, server.OnTimer(peerIsRead: true));
+        server.OutputWritten(); // the peer read up to the close frame
+        clock.Advance(CloseTimeout - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(TimerAction.None, server.OnTimer(peerIsRead: true));
+        clock.Advance(TimeSpan.FromMilliseconds(2));
+        Assert.Equal(TimerAction.CloseTimedOut, server.OnTimer(peerIsRead: true));
+
+        var neverReads = Server(clock);
+        neverReads.WriteClose(CloseStatus.TryAgainLater, null);
+        neverReads.WriteWaiting();
+        clock.Advance(SendTimeout + TimeSpan.FromSeconds(1));
+        Assert.Equal(TimerAction.SendTimedOut, neverReads.OnTimer(peerIsRead: true));
+    }
+
+    [Fact]
     public void Keep_alive_pings_a_quiet_peer_and_gives_up_on_a_silent_one()
     {
         var clock = new ManualClock();
