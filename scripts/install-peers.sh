@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real peers the interop tests talk to: Python websockets and Chromium from
+# Installs the real peers the interop tests talk to: Python websockets, Chromium and OpenSSL from
 # Debian's packages, Node's ws from the npm registry (into tests/peers/node). As root (as in
 # CI) it installs what is missing; otherwise it says what to install. Bounded in time.
 set -uo pipefail
@@ -10,6 +10,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

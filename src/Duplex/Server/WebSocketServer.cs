@@ -154,8 +154,13 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             // The per-address cap keeps one client's silent sockets from locking everyone else out.
             bool overConnections = Volatile.Read(ref _open) > _options.MaxConnections;
             bool counted = !overConnections; // counted among the pending handshakes
-            bool overHandshakes = counted && Interlocked.Increment(ref _handshaking) > _options.MaxPendingHandshakes;
-            bool addressCounted = counted && !overHandshakes && _pendingPerAddress.TryEnter(remote, _options.MaxPendingHandshakesPerAddress);
+            int handshaking = counted ? Interlocked.Increment(ref _handshaking) : 0;
+            bool overHandshakes = handshaking > _options.MaxPendingHandshakes;
+            // The per-address cap holds only while the server is contended (over half its pending
+            // slots taken): one address alone (a proxy, a NAT, a burst of reconnects) may use the
+            // room nobody else needs, and is held to its share once others need it.
+            int addressLimit = handshaking > _options.MaxPendingHandshakes / 2 ? _options.MaxPendingHandshakesPerAddress : int.MaxValue;
+            bool addressCounted = counted && !overHandshakes && _pendingPerAddress.TryEnter(remote, addressLimit);
             string? refusal = overConnections ? "too many connections"
                 : overHandshakes ? "too many pending handshakes"
                 : !addressCounted ? "too many pending handshakes from your address"

@@ -29,8 +29,10 @@ public sealed class WebSocketServerOptions : WebSocketOptions
     public int MaxPendingHandshakes { get; set; } = 1_000;
 
     /// <summary>
-    /// Handshakes in progress from one IP address beyond which its new connections get 503, so
-    /// that one client's silent sockets cannot lock everyone else out. Default 256.
+    /// Handshakes in progress from one IP address beyond which its new connections get 503 while
+    /// the server is contended (over half of <see cref="MaxPendingHandshakes"/> in progress), so
+    /// that one client's silent sockets cannot lock everyone else out. Below that, one address
+    /// (a proxy in front, a burst of reconnects) may use the room. Default 256.
     /// </summary>
     public int MaxPendingHandshakesPerAddress { get; set; } = 256;
 
