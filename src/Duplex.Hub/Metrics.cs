@@ -25,6 +25,26 @@ public sealed partial class MessageHub
         Metric("duplex_hub_messages_out_total", "counter", "Channel messages delivered to subscribers.", Metrics.MessagesOut);
         Metric("duplex_hub_bytes_out_total", "counter", "Bytes of channel messages delivered to subscribers.", Metrics.BytesOut);
         Metric("duplex_hub_dropped_slow_consumers_total", "counter", "Connections closed with 1013 for falling behind.", Metrics.DroppedSlowConsumers);
+        if (_engine is InMemoryHubEngine memory)
+            Metric("duplex_hub_history_bytes", "gauge", "Bytes of channel history kept in memory.", memory.HistoryBytes);
+        // The process, for dashboards and the soak test: what must stay flat under steady load.
+        using (var process = System.Diagnostics.Process.GetCurrentProcess())
+            Metric("process_resident_memory_bytes", "gauge", "Resident memory of the server process.", process.WorkingSet64);
+        if (OpenFileDescriptors() is long fds)
+            Metric("process_open_fds", "gauge", "Open file descriptors (sockets included).", fds);
+        Metric("dotnet_gc_heap_bytes", "gauge", "Bytes in use on the managed heap.", GC.GetTotalMemory(false));
         return text.ToString();
+    }
+
+    private static long? OpenFileDescriptors()
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries("/proc/self/fd").LongCount();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null; // not Linux
+        }
     }
 }

@@ -407,3 +407,50 @@ public class FanoutBenchTests
         await serving;
     }
 }
+
+/// <summary>
+/// `duplex bench soak`: its verdict, and a short soak of `duplex serve` in this process — alone,
+/// since the process's descriptors and heap are what it measures.
+/// </summary>
+[Collection(nameof(SoakBenchTests))]
+public class SoakBenchTests
+{
+    private static List<Duplex.Cli.Bench.SoakSample> Series(Func<int, long> heap) =>
+        Enumerable.Range(0, 12).Select(i => new Duplex.Cli.Bench.SoakSample(i * 10, 100, 50, 200L << 20, heap(i), 120, 0)).ToList();
+
+    [Fact]
+    public void Memory_that_saws_around_a_level_is_flat_and_memory_that_climbs_is_not()
+    {
+        var flat = Series(i => (i % 3 == 0 ? 40L : 60L) << 20); // GC sawtooth
+        Assert.Null(Duplex.Cli.Bench.SoakLoad.Growth(flat));
+        var leaking = Series(i => (40L + 20 * i) << 20); // +20 MiB every 10 s
+        Assert.Contains("GC heap grew", Duplex.Cli.Bench.SoakLoad.Growth(leaking));
+        Assert.Equal(120, Duplex.Cli.Bench.SoakLoad.Slope(leaking, s => s.HeapBytes), 3);
+    }
+
+    [Fact]
+    public async Task A_short_soak_of_duplex_serve_passes_with_nothing_lost_and_every_counter_back()
+    {
+        using var stop = new CancellationTokenSource();
+        var serve = new CliRun();
+        var serving = serve.RunAsync(stop.Token, "serve", "--port", "0", "--quiet");
+        string url = (await serve.WaitForServingAsync()).Replace("/echo", "");
+        var (code, run) = await CliRun.RunAsync("", "bench", "soak", url, "--connections", "200", "--duration", "8",
+            "--sample", "1", "--warmup", "2", "--json", "--quiet");
+        var result = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]).RootElement;
+        Assert.True(code == 0, run.Out + run.Error);
+        Assert.True(result.GetProperty("passed").GetBoolean());
+        Assert.True(result.GetProperty("echoes").GetInt64() > 0);
+        Assert.Equal(0, result.GetProperty("corrupted").GetInt64());
+        Assert.True(result.GetProperty("deliveries").GetInt64() > 0);
+        Assert.Equal(0, result.GetProperty("gaps").GetInt64());
+        Assert.Equal("back to baseline", result.GetProperty("countersAfter").GetString());
+        stop.Cancel();
+        await serving;
+    }
+}
+
+[CollectionDefinition(nameof(SoakBenchTests), DisableParallelization = true)]
+public class SoakBenchCollection
+{
+}

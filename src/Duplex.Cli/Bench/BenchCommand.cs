@@ -7,7 +7,7 @@ namespace Duplex.Cli.Bench;
 internal static class BenchCommand
 {
     public const string Help = """
-        usage: duplex bench <echo|idle|handshake|fanout> <ws://host:port/path | wss://…> [options]
+        usage: duplex bench <echo|idle|handshake|fanout|soak> <ws://host:port/path | wss://…> [options]
 
         A load generator for any WebSocket server. echo and handshake write frames built and
         masked once, in batches, so the generator itself stays cheap; every connection ends with
@@ -25,6 +25,13 @@ internal static class BenchCommand
                      --subscribers N (10000)  --size BYTES (100)  --duration SECONDS (10)  --pid PID
           handshake  workers connect, upgrade and close cleanly, over and over
                      --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
+          soak       a Duplex server (ws://host:port: its /echo, /hub and /metrics) under mixed
+                     traffic: idle, compressed, echo checking every byte, hub subscribers checking
+                     offsets, slow readers, publishers, abrupt disconnects. Samples RSS, descriptors
+                     and GC heap; fails if anything was corrupted or lost, memory grew after the
+                     warm-up, or a counter did not return to its baseline once the clients left
+                     --connections N (10000)  --duration SECONDS (1800)  --sample SECONDS (10)
+                     --warmup SECONDS (a quarter of the duration, at most 300)
 
         common: --json (print the result as JSON)  --quiet (no progress line)
                 --insecure (wss:// with any certificate: self-signed test servers)
@@ -35,15 +42,15 @@ internal static class BenchCommand
         if (args.Length == 0 || args.Contains("--help") || args.Contains("-h"))
         {
             if (args.Length == 0)
-                throw new UsageException("bench needs a mode: echo, idle, handshake or fanout");
+                throw new UsageException("bench needs a mode: echo, idle, handshake, fanout or soak");
             await console.Out.WriteLineAsync(Help);
             return 0;
         }
         string mode = args[0];
         var a = Arguments.Parse(args[1..],
-            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections", "subscribers"], ["text", "json", "quiet", "compress", "insecure"]);
-        if (mode is not ("echo" or "idle" or "handshake" or "fanout"))
-            throw new UsageException($"unknown bench mode '{mode}' (echo, idle, handshake or fanout)");
+            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections", "subscribers", "sample"], ["text", "json", "quiet", "compress", "insecure"]);
+        if (mode is not ("echo" or "idle" or "handshake" or "fanout" or "soak"))
+            throw new UsageException($"unknown bench mode '{mode}' (echo, idle, handshake, fanout or soak)");
         if (a.Positional.Count != 1)
             throw new UsageException(a.Positional.Count == 0 ? "bench needs the server's URL, like ws://127.0.0.1:8080/echo" : $"unexpected argument '{a.Positional[1]}'");
         if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
@@ -57,6 +64,7 @@ internal static class BenchCommand
             "echo" => await EchoAsync(uri, a, json, progress, console, stop),
             "idle" => await IdleAsync(uri, a, json, progress, console, stop),
             "fanout" => await FanoutAsync(uri, a, json, progress, console, stop),
+            "soak" => await SoakAsync(uri, a, json, progress, console, stop),
             _ => await HandshakeAsync(uri, a, json, progress, console, stop),
         };
     }
@@ -207,6 +215,55 @@ internal static class BenchCommand
         }
         return result.Delivered > 0 ? 0 : 1;
     }
+
+    private static async Task<int> SoakAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)
+    {
+        var duration = TimeSpan.FromSeconds(a.Seconds("duration", 1800, 1, 7 * 86_400));
+        var settings = new SoakSettings(uri, a.Int("connections", 10_000, 1, 1_000_000), duration,
+            TimeSpan.FromSeconds(a.Seconds("sample", 10, 0.5, 3600)),
+            TimeSpan.FromSeconds(a.Seconds("warmup", Math.Min(300, duration.TotalSeconds / 4), 0, 86_400)));
+        var result = await SoakLoad.RunAsync(settings, progress is null ? null : s => progress.WriteLine(
+            string.Create(CultureInfo.InvariantCulture, $"  {s.Seconds,6:0} s  connections {s.Connections,7:N0}  RSS {Mib(s.RssBytes),6:0.0} MiB  GC heap {Mib(s.HeapBytes),6:0.0} MiB  fds {s.Fds,7:N0}  history {Mib(s.HistoryBytes),5:0.0} MiB")), stop);
+        var steady = result.Samples.Count(s => s.Seconds >= settings.Warmup.TotalSeconds);
+        string growth = result.Growth ?? (steady < 3 ? "too few samples after the warm-up to judge" : "flat");
+        if (json)
+        {
+            await WriteJsonAsync(console, w =>
+            {
+                w.WriteString("mode", "soak");
+                w.WriteString("url", uri.ToString());
+                w.WriteNumber("connections", settings.Connections);
+                w.WriteNumber("seconds", duration.TotalSeconds);
+                w.WriteNumber("connects", result.Connects);
+                w.WriteNumber("connectErrors", result.ConnectErrors);
+                w.WriteNumber("churned", result.Churned);
+                w.WriteNumber("echoes", result.Echoes);
+                w.WriteNumber("corrupted", result.Corrupted);
+                w.WriteNumber("deliveries", result.Deliveries);
+                w.WriteNumber("gaps", result.Gaps);
+                w.WriteNumber("droppedSlowReaders", result.Dropped);
+                w.WriteNumber("rssSlopeMiBPerMinute", Math.Round(result.RssSlopeMiBPerMinute, 3));
+                w.WriteNumber("heapSlopeMiBPerMinute", Math.Round(result.HeapSlopeMiBPerMinute, 3));
+                w.WriteString("memory", growth);
+                w.WriteString("countersAfter", result.NotReturned ?? "back to baseline");
+                w.WriteBoolean("passed", result.Passed);
+            });
+        }
+        else
+        {
+            var o = console.Out;
+            await o.WriteLineAsync($"soak {uri}: {settings.Connections:N0} connections, {duration.TotalSeconds:0} s (warm-up {settings.Warmup.TotalSeconds:0} s)");
+            await o.WriteLineAsync($"  connects      {result.Connects,12:N0}  ({result.ConnectErrors:N0} failed, {result.Churned:N0} dropped by churn)");
+            await o.WriteLineAsync($"  echoes        {result.Echoes,12:N0}  ({result.Corrupted:N0} corrupted)");
+            await o.WriteLineAsync($"  deliveries    {result.Deliveries,12:N0}  ({result.Gaps:N0} gaps; {result.Dropped:N0} slow readers closed with 1013)");
+            await o.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  slope         RSS {result.RssSlopeMiBPerMinute:+0.000;-0.000} MiB/min, GC heap {result.HeapSlopeMiBPerMinute:+0.000;-0.000} MiB/min after warm-up: {growth}"));
+            await o.WriteLineAsync($"  after         {result.NotReturned ?? "every counter back to its baseline"}");
+            await o.WriteLineAsync(result.Passed ? "  PASSED" : "  FAILED");
+        }
+        return result.Passed ? 0 : 1;
+    }
+
+    private static double Mib(long bytes) => bytes < 0 ? double.NaN : bytes / 1048576.0;
 
     private static string Latency(Histogram h) =>
         string.Create(CultureInfo.InvariantCulture,
