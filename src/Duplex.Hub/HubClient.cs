@@ -5,8 +5,19 @@ using System.Threading.Channels;
 
 namespace Duplex.Hub;
 
-/// <summary>A message received from a hub channel.</summary>
-public sealed record HubChannelMessage(string Channel, long Offset, JsonElement Data, string From, DateTimeOffset Time);
+/// <summary>A message received from a hub channel: its place is (<see cref="Epoch"/>, <see cref="Offset"/>).</summary>
+public sealed record HubChannelMessage(string Channel, string Epoch, long Offset, JsonElement Data, string From, DateTimeOffset Time);
+
+/// <summary>
+/// A channel's missed messages could not be recovered after a reconnect: they left the history,
+/// or the stream itself is new (<see cref="StreamReset"/>: the server restarted, or the channel's
+/// history was dropped). The client goes on from (<see cref="Epoch"/>, <see cref="Offset"/>); what
+/// was published in between may be missing — fetch the history or tell the user.
+/// </summary>
+public sealed record HubRecoveryFailed(string Channel, string? PreviousEpoch, long PreviousOffset, string Epoch, long Offset)
+{
+    public bool StreamReset => PreviousEpoch is not null && PreviousEpoch != Epoch;
+}
 
 /// <summary>The hub refused a request (its error code and message).</summary>
 public sealed class HubException(string code, string message) : Exception(message)
@@ -33,8 +44,10 @@ public sealed class HubClientOptions
 /// <summary>
 /// A .NET client for the Duplex hub: join channels, publish (awaiting the hub's acknowledgement),
 /// read messages as an async stream. It reconnects by itself with exponential backoff and jitter,
-/// joins its channels again with <c>since</c>, and so recovers the messages it missed; each
-/// message is delivered once, in offset order per channel.
+/// joins its channels again with <c>since</c> and the stream's epoch, and so recovers the messages
+/// it missed; each message is delivered once, in offset order per channel. When they cannot be
+/// recovered (gone from history, or a new epoch after a server restart) it says so with
+/// <see cref="RecoveryFailed"/> and goes on with the new messages.
 /// </summary>
 public sealed class HubClient : IAsyncDisposable
 {
@@ -43,7 +56,9 @@ public sealed class HubClient : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private volatile bool _disposing;   // set before the clean close: the read loop must not reconnect
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JsonElement>> _pending = new();
-    private readonly ConcurrentDictionary<string, (long LastOffset, string? Info)> _channels = new();
+    // Per channel joined: the position of the last message delivered (epoch and offset) and the join's info.
+    private readonly ConcurrentDictionary<string, ChannelState> _channels = new();
+    private sealed record ChannelState(string? Epoch, long LastOffset, string? Info);
     private readonly Channel<HubChannelMessage> _messages = Channel.CreateUnbounded<HubChannelMessage>(new() { SingleReader = true });
     private TaskCompletionSource<WebSocketConnection> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _run;
@@ -78,6 +93,12 @@ public sealed class HubClient : IAsyncDisposable
     /// <summary>How many times the client has reconnected.</summary>
     public int Reconnects { get; private set; }
 
+    /// <summary>
+    /// Raised (on the client's read loop: return quickly) when a channel's missed messages could
+    /// not be recovered after a reconnect. Messages go on arriving from the new position.
+    /// </summary>
+    public event Action<HubRecoveryFailed>? RecoveryFailed;
+
     /// <summary>Joins a channel; returns its latest offset. Messages published from then on arrive through <see cref="ReadAllAsync"/>.</summary>
     public async Task<long> JoinAsync(string channel, object? info = null, CancellationToken cancellationToken = default)
     {
@@ -93,7 +114,9 @@ public sealed class HubClient : IAsyncDisposable
             }
         }, cancellationToken).ConfigureAwait(false);
         long latest = answer.GetProperty("offset").GetInt64();
-        _channels.AddOrUpdate(channel, (latest, infoJson), (_, old) => (Math.Max(old.LastOffset, latest), infoJson));
+        string? epoch = answer.TryGetProperty("epoch", out var e) ? e.GetString() : null;
+        _channels.AddOrUpdate(channel, new ChannelState(epoch, latest, infoJson),
+            (_, old) => old.Epoch == epoch ? old with { LastOffset = Math.Max(old.LastOffset, latest), Info = infoJson } : new ChannelState(epoch, latest, infoJson));
         return latest;
     }
 
@@ -224,24 +247,35 @@ public sealed class HubClient : IAsyncDisposable
                     break;
                 case "message":
                     string channel = root.GetProperty("channel").GetString()!;
+                    string epoch = root.TryGetProperty("epoch", out var e) ? e.GetString() ?? "" : "";
                     long offset = root.GetProperty("offset").GetInt64();
-                    if (_channels.TryGetValue(channel, out var state) && offset > state.LastOffset)
+                    // Offsets compare within one epoch only: a message of another epoch is a new
+                    // stream (the rejoin's answer has said so), never one already seen.
+                    if (_channels.TryGetValue(channel, out var state) && (state.Epoch != epoch || offset > state.LastOffset))
                     {
-                        _channels[channel] = (offset, state.Info);
-                        await _messages.Writer.WriteAsync(new HubChannelMessage(channel, offset, root.GetProperty("data").Clone(),
+                        _channels[channel] = state with { Epoch = epoch, LastOffset = offset };
+                        await _messages.Writer.WriteAsync(new HubChannelMessage(channel, epoch, offset, root.GetProperty("data").Clone(),
                             root.GetProperty("from").GetString() ?? "", root.GetProperty("time").GetDateTimeOffset())).ConfigureAwait(false);
                     }
                     break;
                 case "ok" or "error":
-                    if (root.TryGetProperty("id", out var id) && id.GetString() is { } key && _pending.TryGetValue(key, out var pending))
+                    if (!root.TryGetProperty("id", out var id) || id.GetString() is not { } key)
+                        break;
+                    if (key.StartsWith(RejoinId, StringComparison.Ordinal))
+                        Rejoined(key[RejoinId.Length..], root);
+                    else if (_pending.TryGetValue(key, out var pending))
                         pending.TrySetResult(root.Clone());
                     break;
             }
         }
     }
 
-    // Back after a disconnect: join every channel again from the last offset seen. Missed
-    // messages follow the answer; when they are gone (recovered: false) the stream simply goes on.
+    // Rejoins are asked with this id and the channel's name: their answers are handled by the read loop itself.
+    private const string RejoinId = "rejoin:";
+
+    // Back after a disconnect: join every channel again from the last position seen. Missed
+    // messages follow the answer; when they are gone (recovered: false) the position moves to
+    // the stream's current one and the application is told.
     private async Task RejoinAsync(WebSocketConnection ws)
     {
         foreach (var (channel, state) in _channels)
@@ -250,8 +284,11 @@ public sealed class HubClient : IAsyncDisposable
             {
                 w.WriteStartObject();
                 w.WriteString("type", "join");
+                w.WriteString("id", RejoinId + channel);
                 w.WriteString("channel", channel);
                 w.WriteNumber("since", state.LastOffset);
+                if (state.Epoch is not null)
+                    w.WriteString("epoch", state.Epoch);
                 if (state.Info is not null)
                 {
                     w.WritePropertyName("info");
@@ -260,6 +297,24 @@ public sealed class HubClient : IAsyncDisposable
                 w.WriteEndObject();
             });
             await ws.SendTextAsync(join).ConfigureAwait(false);
+        }
+    }
+
+    private void Rejoined(string channel, JsonElement answer)
+    {
+        if (answer.GetProperty("type").GetString() != "ok" || !answer.TryGetProperty("recovered", out var recovered) || recovered.GetBoolean()
+            || !_channels.TryGetValue(channel, out var state))
+            return;
+        string epoch = answer.GetProperty("epoch").GetString() ?? "";
+        long offset = answer.GetProperty("offset").GetInt64();
+        _channels[channel] = state with { Epoch = epoch, LastOffset = offset };
+        try
+        {
+            RecoveryFailed?.Invoke(new HubRecoveryFailed(channel, state.Epoch, state.LastOffset, epoch, offset));
+        }
+        catch (Exception)
+        {
+            // The application's handler failed: the stream goes on regardless.
         }
     }
 

@@ -8,9 +8,10 @@ public sealed class HubMessage
 {
     private PreparedMessage? _event;
 
-    public HubMessage(string channel, long offset, ReadOnlyMemory<byte> data, string from, DateTimeOffset time)
+    public HubMessage(string channel, string epoch, long offset, ReadOnlyMemory<byte> data, string from, DateTimeOffset time)
     {
         Channel = channel;
+        Epoch = epoch;
         Offset = offset;
         Data = data;
         From = from;
@@ -19,7 +20,10 @@ public sealed class HubMessage
 
     public string Channel { get; }
 
-    /// <summary>Position in the channel: 1 for the first message, then one more each time.</summary>
+    /// <summary>The channel stream's epoch: offsets are comparable only within one epoch.</summary>
+    public string Epoch { get; }
+
+    /// <summary>Position in the channel's epoch: 1 for the first message, then one more each time.</summary>
     public long Offset { get; }
 
     /// <summary>The published data, as raw JSON.</summary>
@@ -37,13 +41,13 @@ public sealed class HubMessage
     /// A message whose event is framed at once and whose <see cref="Data"/> is a slice of that
     /// frame: one copy of the bytes, however long history keeps it.
     /// </summary>
-    internal static HubMessage CreateFramed(string channel, long offset, ReadOnlyMemory<byte> data, string from, DateTimeOffset time)
+    internal static HubMessage CreateFramed(string channel, string epoch, long offset, ReadOnlyMemory<byte> data, string from, DateTimeOffset time)
     {
-        var draft = new HubMessage(channel, offset, data, from, time);
+        var draft = new HubMessage(channel, epoch, offset, data, from, time);
         var json = Json.Write(draft.Write);
         int at = json.AsSpan().IndexOf("\"data\":"u8) + 7; // the data's place: after the fixed fields, before any user text
         var framed = PreparedMessage.Create(json, MessageType.Text);
-        return new HubMessage(channel, offset, framed.Payload.Slice(at, data.Length), from, time) { _event = framed };
+        return new HubMessage(channel, epoch, offset, framed.Payload.Slice(at, data.Length), from, time) { _event = framed };
     }
 
     /// <summary>The bytes this message keeps alive.</summary>
@@ -54,6 +58,7 @@ public sealed class HubMessage
         w.WriteStartObject();
         w.WriteString("type", "message");
         w.WriteString("channel", Channel);
+        w.WriteString("epoch", Epoch);
         w.WriteNumber("offset", Offset);
         w.WritePropertyName("data");
         w.WriteRawValue(Data.Span, skipInputValidation: true);

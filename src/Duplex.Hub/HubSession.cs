@@ -156,12 +156,19 @@ internal sealed partial class HubSession
                 return Fail(id, "bad_request", "since is an offset: a whole number, 0 or more");
             since = value;
         }
+        string? epoch = null;
+        if (root.TryGetProperty("epoch", out var e))
+        {
+            if (e.ValueKind != JsonValueKind.String || e.GetString() is not { Length: > 0 and <= 64 } given)
+                return Fail(id, "bad_request", "epoch is the string a message or an ok gave");
+            epoch = given;
+        }
         byte[]? info = root.TryGetProperty("info", out var i)
             ? System.Text.Encoding.UTF8.GetBytes(i.GetRawText())
             : Identity.Subject.Length > 0 ? Json.Write(w => { w.WriteStartObject(); w.WriteString("user", Identity.Subject); w.WriteEndObject(); }) : null;
         if (info is { Length: > 1024 })
             return Fail(id, "too_large", "info is at most 1 KiB");
-        _hub.Join(this, channel, since, info, id);
+        _hub.Join(this, channel, since, epoch, info, id);
         return Succeeded();
     }
 
@@ -180,6 +187,7 @@ internal sealed partial class HubSession
         Ok(id, w =>
         {
             w.WriteString("channel", channel);
+            w.WriteString("epoch", message.Epoch);
             w.WriteNumber("offset", message.Offset);
         });
         return Succeeded();

@@ -12,11 +12,16 @@ public interface IHubEngine
     HubMessage Publish(string channel, ReadOnlyMemory<byte> data, string from);
 
     /// <summary>
-    /// The channel's latest offset and the messages after <paramref name="since"/>, oldest first,
-    /// or null for the messages when some of them are no longer kept.
+    /// The channel's position now (its epoch and latest offset) and the messages after
+    /// <paramref name="since"/>, oldest first; the messages are null when some of them are no
+    /// longer kept, or when <paramref name="epoch"/> is given and is not the channel's (the
+    /// position is from a stream that is gone). Makes the channel's stream (and epoch) if it has none.
     /// </summary>
-    (long Latest, IReadOnlyList<HubMessage>? Missed) Since(string channel, long since);
+    HubPosition Since(string channel, long since, string? epoch = null);
 
     /// <summary>The last <paramref name="limit"/> kept messages of a channel with offsets below <paramref name="before"/>, oldest first.</summary>
     IReadOnlyList<HubMessage> History(string channel, int limit, long before = long.MaxValue);
 }
+
+/// <summary>Where a channel's stream stands: its epoch, its latest offset, and what was asked for (null: cannot be recovered).</summary>
+public sealed record HubPosition(string Epoch, long Latest, IReadOnlyList<HubMessage>? Missed);

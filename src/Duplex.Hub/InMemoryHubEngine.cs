@@ -13,7 +13,10 @@ namespace Duplex.Hub;
 /// client flooding channels pays with its own history before anyone else's. A dropped message
 /// cannot be recovered with <c>since</c> (the client is told <c>recovered: false</c>). Each message
 /// is kept once: its framed event, with its data a slice of it.
-/// A channel's log (its last offset) is kept after its messages go, so offsets never restart.
+/// A channel's stream has an epoch, chosen at random when its log is created: offsets count up
+/// within an epoch, and a position from another epoch (this process restarted, or the log was
+/// swept) cannot be recovered. A log with nothing kept, unused for the history age and not
+/// <see cref="InUse"/> is swept away, so channels that come and go leave nothing behind.
 /// </remarks>
 public sealed class InMemoryHubEngine : IHubEngine
 {
@@ -25,10 +28,15 @@ public sealed class InMemoryHubEngine : IHubEngine
     private readonly ITimer _sweep;
     private long _bytes;   // the MemorySize of every kept message, all channels (changed under each channel's lock)
 
-    private sealed class ChannelLog
+    // Everything but Epoch is guarded by lock (this). A removed log is no longer in _channels:
+    // whoever locks one and finds it removed looks the channel up again.
+    private sealed class ChannelLog(DateTimeOffset now)
     {
+        public readonly string Epoch = NewEpoch();
         public long Latest;
-        public readonly Queue<HubMessage> Kept = new();   // guarded by lock (this)
+        public DateTimeOffset LastUsed = now;
+        public bool Removed;
+        public readonly Queue<HubMessage> Kept = new();
     }
 
     public InMemoryHubEngine(int historySize, TimeSpan historyAge, TimeProvider? time = null, long maxBytes = 256L * 1024 * 1024)
@@ -53,41 +61,72 @@ public sealed class InMemoryHubEngine : IHubEngine
         holder[0] = _sweep;
     }
 
+    /// <summary>
+    /// Channels whose log the sweep must keep even when empty and quiet (the hub sets it: channels
+    /// with members), so that a quiet channel's subscribers keep their position.
+    /// </summary>
+    public Func<string, bool>? InUse { get; set; }
+
+    /// <summary>Channel logs kept now (with or without messages).</summary>
+    public int ChannelLogs => _channels.Count;
+
+    /// <summary>A new epoch: 48 random bits, URL-safe.</summary>
+    public static string NewEpoch()
+    {
+        Span<byte> bytes = stackalloc byte[6];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
+        return Convert.ToBase64String(bytes).Replace('+', '-').Replace('/', '_');
+    }
+
     /// <summary>Bytes of history kept now, over all channels.</summary>
     public long HistoryBytes => Interlocked.Read(ref _bytes);
 
     public HubMessage Publish(string channel, ReadOnlyMemory<byte> data, string from)
     {
-        var log = _channels.GetOrAdd(channel, static _ => new ChannelLog());
-        HubMessage message;
-        lock (log)
+        while (true)
         {
-            message = HubMessage.CreateFramed(channel, ++log.Latest, data, from, _time.GetUtcNow());
-            log.Kept.Enqueue(message);
-            Interlocked.Add(ref _bytes, message.MemorySize);
-            Trim(log, _historySize);
-            // Over the byte bound: this channel pays first (keeping the message just published).
-            while (Interlocked.Read(ref _bytes) > _maxBytes && log.Kept.Count > 1)
-                Drop(log);
+            var log = Log(channel);
+            HubMessage message;
+            lock (log)
+            {
+                if (log.Removed)
+                    continue;
+                var now = _time.GetUtcNow();
+                log.LastUsed = now;
+                message = HubMessage.CreateFramed(channel, log.Epoch, ++log.Latest, data, from, now);
+                log.Kept.Enqueue(message);
+                Interlocked.Add(ref _bytes, message.MemorySize);
+                Trim(log, _historySize);
+                // Over the byte bound: this channel pays first (keeping the message just published).
+                while (Interlocked.Read(ref _bytes) > _maxBytes && log.Kept.Count > 1)
+                    Drop(log);
+            }
+            if (Interlocked.Read(ref _bytes) > _maxBytes)
+                EvictElsewhere(log);
+            return message;
         }
-        if (Interlocked.Read(ref _bytes) > _maxBytes)
-            EvictElsewhere(log);
-        return message;
     }
 
-    public (long Latest, IReadOnlyList<HubMessage>? Missed) Since(string channel, long since)
+    public HubPosition Since(string channel, long since, string? epoch = null)
     {
-        if (!_channels.TryGetValue(channel, out var log))
-            return (0, since == 0 ? [] : null);
-        lock (log)
+        while (true)
         {
-            Trim(log, _historySize);
-            if (since >= log.Latest)
-                return (log.Latest, since == log.Latest ? [] : null);
-            long oldest = log.Kept.Count == 0 ? log.Latest + 1 : log.Kept.Peek().Offset;
-            if (since + 1 < oldest)
-                return (log.Latest, null); // some were dropped from history: cannot recover
-            return (log.Latest, log.Kept.Where(m => m.Offset > since).ToList());
+            var log = Log(channel);
+            lock (log)
+            {
+                if (log.Removed)
+                    continue;
+                log.LastUsed = _time.GetUtcNow();
+                Trim(log, _historySize);
+                if (epoch is not null && epoch != log.Epoch)
+                    return new(log.Epoch, log.Latest, null); // another stream's position: gone
+                if (since >= log.Latest)
+                    return new(log.Epoch, log.Latest, since == log.Latest ? [] : null);
+                long oldest = log.Kept.Count == 0 ? log.Latest + 1 : log.Kept.Peek().Offset;
+                if (since + 1 < oldest)
+                    return new(log.Epoch, log.Latest, null); // some were dropped from history: cannot recover
+                return new(log.Epoch, log.Latest, log.Kept.Where(m => m.Offset > since).ToList());
+            }
         }
     }
 
@@ -103,13 +142,23 @@ public sealed class InMemoryHubEngine : IHubEngine
         }
     }
 
+    private ChannelLog Log(string channel) =>
+        _channels.TryGetValue(channel, out var log) ? log : _channels.GetOrAdd(channel, static (_, time) => new ChannelLog(time.GetUtcNow()), _time);
+
     /// <summary>Drops expired history in every channel (the timer calls it every second).</summary>
     internal void Sweep()
     {
-        foreach (var log in _channels.Values)
+        var quiet = _time.GetUtcNow() - _historyAge;
+        foreach (var (channel, log) in _channels)
         {
             lock (log)
+            {
                 Trim(log, _historySize);
+                if (log.Kept.Count > 0 || log.LastUsed > quiet || InUse?.Invoke(channel) == true)
+                    continue;
+                log.Removed = true;
+                _channels.TryRemove(new KeyValuePair<string, ChannelLog>(channel, log));
+            }
         }
     }
 

@@ -28,6 +28,8 @@ public sealed partial class MessageHub
     {
         _options = options ?? new HubOptions();
         _engine = engine ?? new InMemoryHubEngine(_options.HistorySize, _options.HistoryAge, maxBytes: _options.MaxHistoryBytes);
+        if (_engine is InMemoryHubEngine { InUse: null } memory)
+            memory.InUse = channel => _channels.ContainsKey(channel); // members keep their channel's epoch
     }
 
     public HubOptions Options => _options;
@@ -87,7 +89,7 @@ public sealed partial class MessageHub
 
     // Joining snapshots the missed messages and subscribes under the channel's lock, so that no
     // message falls between the replay and the live stream, and none comes twice.
-    internal void Join(HubSession session, string channel, long? since, byte[]? info, string? id)
+    internal void Join(HubSession session, string channel, long? since, string? epoch, byte[]? info, string? id)
     {
         var state = _channels.GetOrAdd(channel, static _ => new Channel());
         List<HubSession> others;
@@ -96,14 +98,16 @@ public sealed partial class MessageHub
             bool wasMember = state.Members.ContainsKey(session);
             state.Members[session] = info;
             session.Channels.Add(channel);
-            var (latest, missed) = since is long from ? _engine.Since(channel, from) : (_engine.Since(channel, long.MaxValue).Latest, null);
+            var position = _engine.Since(channel, since ?? long.MaxValue, since is null ? null : epoch);
+            var missed = since is null ? null : position.Missed;
             session.Send(Json.Write(w =>
             {
                 w.WriteStartObject();
                 w.WriteString("type", "ok");
                 WriteId(w, id);
                 w.WriteString("channel", channel);
-                w.WriteNumber("offset", latest);
+                w.WriteString("epoch", position.Epoch);
+                w.WriteNumber("offset", position.Latest);
                 if (since is not null)
                 {
                     w.WriteBoolean("recovered", missed is not null);

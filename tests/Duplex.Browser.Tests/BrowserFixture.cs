@@ -53,11 +53,14 @@ public sealed partial class ServeProcess : IAsyncDisposable
 
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    public static async Task<ServeProcess> StartAsync(params string[] extra)
+    public static Task<ServeProcess> StartAsync(params string[] extra) => StartOnPortAsync(0, extra);
+
+    /// <summary>On a given port: 0 for a free one, or the port of one stopped before (a restart).</summary>
+    public static async Task<ServeProcess> StartOnPortAsync(int port, params string[] extra)
     {
         var serve = new ServeProcess();
         var console = new CliConsole(new StringReader(""), TextWriter.Null, TextWriter.Synchronized(serve._log), false);
-        serve._run = DuplexCli.RunAsync(["serve", "--port", "0", .. extra], console, serve._stop.Token);
+        serve._run = DuplexCli.RunAsync(["serve", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra], console, serve._stop.Token);
         for (int i = 0; i < 200; i++)
         {
             var match = Serving().Match(serve.Log);

@@ -87,6 +87,51 @@ public class ChatPageTests(BrowserFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task After_the_server_restarts_new_messages_appear_and_the_page_says_history_was_reset()
+    {
+        // The reported loss: the restarted server's offsets begin at 1 again, and the page took
+        // every new message for one it had already shown.
+        var serve = await ServeProcess.StartAsync();
+        int port = serve.HttpUrl.Port;
+        var reader = await fixture.Browser.NewPageAsync();
+        var writer = await fixture.Browser.NewPageAsync();
+        try
+        {
+            await reader.GotoAsync(serve.HttpUrl.ToString());
+            await writer.GotoAsync(serve.HttpUrl.ToString());
+            await JoinAsync(reader, "Reader", "lobby");
+            await JoinAsync(writer, "Writer", "lobby");
+            foreach (var text in new[] { "one", "two", "three" })
+            {
+                await writer.FillAsync("#text", text);
+                await writer.PressAsync("#text", "Enter");
+                await reader.Locator("#messages li", new() { HasText = text }).WaitForAsync(new() { Timeout = 15_000 });
+            }
+
+            await serve.DisposeAsync();
+            serve = await ServeProcess.StartOnPortAsync(port);
+            await reader.Locator("#messages li.system", new() { HasText = "history was reset" }).WaitForAsync(new() { Timeout = 30_000 });
+            await writer.Locator("#status.connected").WaitForAsync(new() { Timeout = 30_000 });
+            foreach (var text in new[] { "after the restart", "and again" })
+            {
+                await writer.FillAsync("#text", text);
+                await writer.PressAsync("#text", "Enter");
+                await reader.Locator("#messages li", new() { HasText = text }).WaitForAsync(new() { Timeout = 15_000 });
+            }
+            var lines = await reader.Locator("#messages li.message").AllInnerTextsAsync();
+            Assert.Equal(5, lines.Count);
+            Assert.Contains("after the restart", lines[3]); // after the old ones, not among them
+            Assert.Contains("and again", lines[4]);
+        }
+        finally
+        {
+            await reader.CloseAsync();
+            await writer.CloseAsync();
+            await serve.DisposeAsync();
+        }
+    }
+
     private static string ArtifactPath(string name)
     {
         string directory = Path.Combine(AppContext.BaseDirectory, "artifacts");

@@ -35,8 +35,43 @@ public class HistoryMemoryTests
         clock.Advance(TimeSpan.FromMinutes(11));
         engine.Sweep(); // what the engine's one-second timer does
         Assert.Equal(0, engine.HistoryBytes);
-        // The offsets go on where they were: nothing restarts at 1.
-        Assert.Equal(11, engine.Publish("room-0", Json(10), "ada").Offset);
+        Assert.Equal(0, engine.ChannelLogs); // nothing kept and nobody in them: the channels are gone too
+    }
+
+    [Fact]
+    public void A_channel_that_comes_back_after_its_log_was_swept_is_a_new_epoch_and_old_positions_are_not_recovered()
+    {
+        var clock = new ManualClock();
+        var engine = new InMemoryHubEngine(100, TimeSpan.FromMinutes(10), clock);
+        var first = engine.Publish("room", Json(10), "ada");
+        Assert.Equal(1, first.Offset);
+        Assert.Equal(2, engine.Publish("room", Json(10), "ada").Offset);
+        clock.Advance(TimeSpan.FromMinutes(11));
+        engine.Sweep();
+        var again = engine.Publish("room", Json(10), "ada");
+        Assert.NotEqual(first.Epoch, again.Epoch);
+        Assert.Equal(1, again.Offset); // offsets count within an epoch
+        // A client at (old epoch, 2) must not take the new offset 1 for something it has seen.
+        var position = engine.Since("room", 2, first.Epoch);
+        Assert.Null(position.Missed);
+        Assert.Equal(again.Epoch, position.Epoch);
+        Assert.Equal(1, position.Latest);
+        // The same epoch recovers as before.
+        Assert.Single(engine.Since("room", 0, again.Epoch).Missed!);
+    }
+
+    [Fact]
+    public void A_quiet_channel_with_members_keeps_its_epoch()
+    {
+        var clock = new ManualClock();
+        var engine = new InMemoryHubEngine(100, TimeSpan.FromMinutes(10), clock) { InUse = channel => channel == "lobby" };
+        string epoch = engine.Since("lobby", long.MaxValue).Epoch; // a join makes the stream
+        engine.Since("elsewhere", long.MaxValue);
+        clock.Advance(TimeSpan.FromHours(2));
+        engine.Sweep();
+        Assert.Equal(1, engine.ChannelLogs);
+        Assert.Equal(epoch, engine.Publish("lobby", Json(10), "ada").Epoch);
+        Assert.Equal([1L], engine.Since("lobby", 0, epoch).Missed!.Select(m => m.Offset));
     }
 
     [Fact]

@@ -32,6 +32,53 @@ public class HubClientTests
     }
 
     [Fact]
+    public async Task After_a_server_restart_new_messages_arrive_and_the_application_is_told_the_old_position_is_gone()
+    {
+        // The reported loss: the in-memory hub restarts its offsets at 1, and a client that only
+        // kept "the last offset" dropped every new message as already seen.
+        var hub = new MessageHub();
+        var server = await Loopback.StartEchoServerAsync(configure: s => s.Map("/hub", hub.HandleAsync, hub.RouteOptions));
+        var endPoint = server.LocalEndPoint!;
+        await using var client = await HubClient.ConnectAsync(server.Url("/hub"), new HubClientOptions { InitialBackoff = TimeSpan.FromMilliseconds(100) });
+        var failures = new ConcurrentQueue<HubRecoveryFailed>();
+        client.RecoveryFailed += failures.Enqueue;
+        await client.JoinAsync("room");
+        for (int i = 1; i <= 5; i++)
+            await client.PublishAsync("room", $"before {i}");
+        var messages = client.ReadAllAsync(new CancellationTokenSource(Wait).Token).GetAsyncEnumerator();
+        for (int i = 1; i <= 5; i++)
+            Assert.True(await messages.MoveNextAsync());
+        string oldEpoch = messages.Current.Epoch;
+
+        // The server restarts on the same port with a new, empty hub.
+        await server.DisposeAsync();
+        var restarted = new MessageHub();
+        await using var again = new Server.WebSocketServer();
+        again.Map("/hub", restarted.HandleAsync, restarted.RouteOptions);
+        await again.StartAsync(endPoint);
+        var until = DateTime.UtcNow + Wait;
+        while (failures.IsEmpty && DateTime.UtcNow < until)
+            await Task.Delay(50);
+        var failure = Assert.Single(failures);
+        Assert.True(failure.StreamReset);
+        Assert.Equal(oldEpoch, failure.PreviousEpoch);
+        Assert.Equal(5, failure.PreviousOffset);
+        Assert.Equal(0, failure.Offset);
+
+        // Offsets start again at 1 in the new epoch: every new message must still arrive.
+        for (int i = 1; i <= 3; i++)
+            Assert.Equal(i, await client.PublishAsync("room", $"after {i}"));
+        for (int i = 1; i <= 3; i++)
+        {
+            Assert.True(await messages.MoveNextAsync());
+            Assert.Equal($"after {i}", messages.Current.Data.GetString());
+            Assert.Equal(i, messages.Current.Offset);
+            Assert.NotEqual(oldEpoch, messages.Current.Epoch);
+        }
+        await messages.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Reconnects_by_itself_and_recovers_missed_messages_once_each_in_order()
     {
         var hub = new MessageHub();

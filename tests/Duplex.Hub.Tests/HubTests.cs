@@ -166,6 +166,37 @@ public class HubTests
     }
 
     [Fact]
+    public async Task Positions_are_epoch_and_offset_and_another_epoch_is_not_recovered()
+    {
+        var (server, _) = await HubServer.StartAsync();
+        await using var _s = server;
+        await using var publisher = await JsonClient.ConnectAsync(server);
+        string epoch = (await publisher.AskAsync(new { type = "join", channel = "news" })).GetProperty("epoch").GetString()!;
+        Assert.False(string.IsNullOrEmpty(epoch));
+        var published = await publisher.AskAsync(new { type = "publish", channel = "news", data = 1 });
+        Assert.Equal(epoch, published.GetProperty("epoch").GetString());
+        await publisher.AskAsync(new { type = "publish", channel = "news", data = 2 });
+
+        await using var back = await JsonClient.ConnectAsync(server);
+        var same = await back.AskAsync(new { type = "join", channel = "news", since = 1, epoch });
+        Assert.True(same.GetProperty("recovered").GetBoolean());
+        var replayed = await back.NextAsync("message");
+        Assert.Equal(2, replayed.GetProperty("offset").GetInt64());
+        Assert.Equal(epoch, replayed.GetProperty("epoch").GetString());
+
+        // A position from a stream that is gone (a restarted server had offsets of its own).
+        await using var stranger = await JsonClient.ConnectAsync(server);
+        var gone = await stranger.AskAsync(new { type = "join", channel = "news", since = 1, epoch = "old-epoch" });
+        Assert.False(gone.GetProperty("recovered").GetBoolean());
+        Assert.Equal(0, gone.GetProperty("missed").GetInt32());
+        Assert.Equal(epoch, gone.GetProperty("epoch").GetString());
+        Assert.Equal(2, gone.GetProperty("offset").GetInt64());
+
+        var bad = await stranger.AskAsync(new { type = "join", channel = "news", since = 1, epoch = 7 });
+        Assert.Equal("bad_request", bad.GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task Presence_lists_members_and_tells_of_joins_and_leaves()
     {
         var (server, _) = await HubServer.StartAsync();
