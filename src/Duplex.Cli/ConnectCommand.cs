@@ -10,8 +10,9 @@ internal static class ConnectCommand
         usage: duplex connect <ws://host:port/path | wss://…> [options]
 
         Sends each line of standard input as a text message and prints every message received
-        (text as is, binary as hex or base64). At the end of input it closes with 1000.
-        On a terminal, received lines are marked '< '.
+        (text as is, binary as hex or base64). At the end of input it closes with 1000, and so
+        does Ctrl+C (a second Ctrl+C drops the connection at once). A close from the server ends
+        it at once, whatever the input is doing. On a terminal, received lines are marked '< '.
 
         options:
           --subprotocol NAME       offer a subprotocol (repeatable, in order of preference)
@@ -79,8 +80,14 @@ internal static class ConnectCommand
         await using var ws = await WebSocketClient.ConnectAsync(uri, options, stop);
         await console.Error.WriteLineAsync($"connected to {uri}{(ws.SubProtocol is null ? "" : $" (subprotocol {ws.SubProtocol})")}{(ws.Compression is null ? "" : " (permessage-deflate)")}");
         var printer = PrintAsync(ws, console, format == "hex");
-        var sender = SendLinesAsync(ws, console, a.Flag("slash"), stop);
-        await Task.WhenAny(printer, sender);
+        // Reading a terminal blocks a thread (Console.In has no truly asynchronous read): the
+        // lines are read on one of their own, so that a close from the server or a Ctrl+C is
+        // acted on at once, not after the next line is typed.
+        var sender = Task.Factory.StartNew(() => SendLinesAsync(ws, console, a.Flag("slash"), stop),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        var interrupted = new TaskCompletionSource();
+        using (stop.Register(() => interrupted.TrySetResult()))
+            await Task.WhenAny(printer, sender, interrupted.Task);
         if (!printer.IsCompleted)
         {
             // Input ended or Ctrl+C: close, then let the printer report the close.

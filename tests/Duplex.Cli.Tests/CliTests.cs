@@ -200,6 +200,56 @@ public class ServeAndConnectTests
         Assert.Contains("closed: 4000", run.Error);
     }
 
+    [Fact]
+    public async Task A_server_close_ends_the_command_at_once_even_while_a_terminal_read_blocks()
+    {
+        // Console.In reads synchronously: its ReadLineAsync blocks the caller until a line comes.
+        // The report: the server's close was shown only after the user typed another line.
+        await using var server = await StartScriptedServerAsync();
+        var run = new CliRun();
+        using var terminal = new TerminalReader();
+        var console = new CliConsole(terminal, run.Console.Out, run.Console.Error, false);
+        int code = await DuplexCli.RunAsync(["connect", server.Url("/close1011").ToString()], console, default).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(11, code);
+        Assert.Contains("closed: 1011 oops", run.Error);
+    }
+
+    [Fact]
+    public async Task Ctrl_c_closes_with_1000_while_a_terminal_read_blocks()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var run = new CliRun();
+        using var terminal = new TerminalReader();
+        var console = new CliConsole(terminal, run.Console.Out, run.Console.Error, false);
+        using var ctrlC = new CancellationTokenSource();
+        var command = DuplexCli.RunAsync(["connect", server.Url().ToString()], console, ctrlC.Token);
+        for (int i = 0; i < 200 && !run.Error.Contains("connected to"); i++)
+            await Task.Delay(25);
+        ctrlC.Cancel(); // what the first Ctrl+C does
+        Assert.Equal(0, await command.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("closed: 1000", run.Error);
+    }
+
+    // Like Console.In on a terminal: ReadLineAsync blocks the calling thread (until disposed).
+    private sealed class TerminalReader : TextReader
+    {
+        private readonly ManualResetEventSlim _released = new();
+
+        public override string? ReadLine()
+        {
+            _released.Wait();
+            return null;
+        }
+
+        public override ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken) => new(ReadLine());
+
+        protected override void Dispose(bool disposing)
+        {
+            _released.Set();
+            base.Dispose(disposing);
+        }
+    }
+
     private sealed class BlockingReader : TextReader
     {
         public override async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
