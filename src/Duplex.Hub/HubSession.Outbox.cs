@@ -24,22 +24,15 @@ internal sealed partial class HubSession
     public void Send(PreparedMessage message, bool replay = false)
     {
         TaskCompletionSource? wake = null;
-        bool direct = false, dropped = false;
+        bool direct = false, dropped;
         lock (_queue)
         {
             if (_overflowed)
                 return;
             var options = _hub.Options;
-            if (!replay && (_queue.Count + 1 > options.MaxQueuedMessages || _queuedBytes + message.Payload.Length > options.MaxQueuedBytes))
-            {
-                // A slow consumer: drop it now; it recovers what it missed with `since`.
-                _overflowed = true;
-                _queue.Clear();
-                _hub.Metrics.Dropped();
-                dropped = true;
-                wake = _wake;
-                _wake = null;
-            }
+            dropped = !replay && (_queue.Count + 1 > options.MaxQueuedMessages || _queuedBytes + message.Payload.Length > options.MaxQueuedBytes);
+            if (dropped)
+                DropSlowLocked();
             else if (!_writing && _queue.Count == 0)
             {
                 _writing = true;
@@ -55,12 +48,37 @@ internal sealed partial class HubSession
             }
         }
         if (dropped)
-            _ = _connection.CloseAsync(CloseStatus.TryAgainLater, "too slow: reconnect and recover with since");
-        if (direct)
+            CloseSlow();
+        else if (direct)
             SendDirect(message);
         else
             wake?.TrySetResult();
     }
+
+    /// <summary>A slow consumer: dropped now (1013); it recovers what it missed with `since`.</summary>
+    internal void DropSlow()
+    {
+        lock (_queue)
+        {
+            if (_overflowed)
+                return;
+            DropSlowLocked();
+        }
+        CloseSlow();
+    }
+
+    // Under the queue's lock: what is queued goes, the writer loop ends, the close goes next.
+    private void DropSlowLocked()
+    {
+        _overflowed = true;
+        _queue.Clear();
+        _hub.Metrics.Dropped();
+        var wake = _wake;
+        _wake = null;
+        wake?.TrySetResult();
+    }
+
+    private void CloseSlow() => _ = _connection.CloseAsync(CloseStatus.TryAgainLater, "too slow: reconnect and recover with since");
 
     private bool _writing; // a send is under way (direct, or the writer loop's batch)
 

@@ -54,6 +54,13 @@ internal sealed partial class HubSession
 
     private bool Fail(string? id, string code, string text)
     {
+        Refuse(id, code, text);
+        return false;
+    }
+
+    /// <summary>An error answer that is not the client's fault (not counted as malformed).</summary>
+    internal void Refuse(string? id, string code, string text)
+    {
         Send(Json.Write(w =>
         {
             w.WriteStartObject();
@@ -63,6 +70,5 @@ internal sealed partial class HubSession
             w.WriteString("message", text);
             w.WriteEndObject();
         }));
-        return false;
     }
 }

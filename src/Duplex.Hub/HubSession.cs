@@ -48,7 +48,7 @@ internal sealed partial class HubSession
                 if (message.IsClose)
                     break;
                 _hub.Metrics.Received(message.Payload.Length);
-                if (!Handle(message) && ++_errorsInARow >= _hub.Options.MaxConsecutiveErrors)
+                if (!await HandleAsync(message).ConfigureAwait(false) && ++_errorsInARow >= _hub.Options.MaxConsecutiveErrors)
                 {
                     await _connection.CloseAsync(CloseStatus.PolicyViolation, "too many malformed requests").ConfigureAwait(false);
                     break;
@@ -67,10 +67,10 @@ internal sealed partial class HubSession
     }
 
     // One request; false when it was malformed.
-    private bool Handle(WebSocketMessage message) => Handle(message.Payload, message.Type == MessageType.Text);
+    private ValueTask<bool> HandleAsync(WebSocketMessage message) => HandleAsync(message.Payload, message.Type == MessageType.Text);
 
-    /// <summary>One request as raw bytes (the fuzzer's way in).</summary>
-    internal bool Handle(ReadOnlyMemory<byte> payload, bool text)
+    /// <summary>One request as raw bytes (the fuzzer's way in). With the in-memory engine it completes at once.</summary>
+    internal async ValueTask<bool> HandleAsync(ReadOnlyMemory<byte> payload, bool text)
     {
         if (!text)
             return Fail(null, "bad_request", "requests are JSON text messages");
@@ -105,7 +105,7 @@ internal sealed partial class HubSession
                     Ok(id);
                     return Succeeded();
                 case "join":
-                    return JoinRequest(root, id);
+                    return await JoinRequestAsync(root, id).ConfigureAwait(false);
                 case "leave":
                     if (!TryChannel(root, id, out string leaving))
                         return false;
@@ -113,9 +113,9 @@ internal sealed partial class HubSession
                     Ok(id, w => w.WriteString("channel", leaving));
                     return Succeeded();
                 case "publish":
-                    return PublishRequest(root, id);
+                    return await PublishRequestAsync(root, id).ConfigureAwait(false);
                 case "history":
-                    return HistoryRequest(root, id);
+                    return await HistoryRequestAsync(root, id).ConfigureAwait(false);
                 case "presence":
                     if (!TryChannel(root, id, out string channel, Access.Read))
                         return false;
@@ -140,7 +140,7 @@ internal sealed partial class HubSession
         }
     }
 
-    private bool JoinRequest(JsonElement root, string? id)
+    private async ValueTask<bool> JoinRequestAsync(JsonElement root, string? id)
     {
         if (!TryChannel(root, id, out string channel, Access.Read))
             return false;
@@ -168,11 +168,11 @@ internal sealed partial class HubSession
             : Identity.Subject.Length > 0 ? Json.Write(w => { w.WriteStartObject(); w.WriteString("user", Identity.Subject); w.WriteEndObject(); }) : null;
         if (info is { Length: > 1024 })
             return Fail(id, "too_large", "info is at most 1 KiB");
-        _hub.Join(this, channel, since, epoch, info, id);
+        await _hub.JoinAsync(this, channel, since, epoch, info, id).ConfigureAwait(false);
         return Succeeded();
     }
 
-    private bool PublishRequest(JsonElement root, string? id)
+    private async ValueTask<bool> PublishRequestAsync(JsonElement root, string? id)
     {
         if (!TryChannel(root, id, out string channel, Access.Publish))
             return false;
@@ -183,7 +183,16 @@ internal sealed partial class HubSession
             member = Channels.Contains(channel);
         if (!member)
             return Fail(id, "not_joined", $"join '{channel}' before publishing to it");
-        var message = _hub.Publish(this, channel, System.Text.Encoding.UTF8.GetBytes(data.GetRawText()));
+        HubMessage message;
+        try
+        {
+            message = await _hub.PublishAsync(this, channel, System.Text.Encoding.UTF8.GetBytes(data.GetRawText())).ConfigureAwait(false);
+        }
+        catch (HubEngineUnavailableException e)
+        {
+            Refuse(id, "unavailable", e.Message); // never an ok for what was not stored
+            return Succeeded();
+        }
         Ok(id, w =>
         {
             w.WriteString("channel", channel);
@@ -193,7 +202,7 @@ internal sealed partial class HubSession
         return Succeeded();
     }
 
-    private bool HistoryRequest(JsonElement root, string? id)
+    private async ValueTask<bool> HistoryRequestAsync(JsonElement root, string? id)
     {
         if (!TryChannel(root, id, out string channel, Access.Read))
             return false;
@@ -205,12 +214,23 @@ internal sealed partial class HubSession
             return Fail(id, "bad_request", "before is an offset: a whole number, 1 or more");
         // One answer holds at most a quarter of the outbox, so asking for history can never make
         // the asker a slow consumer: the newest that fit come back, with `before` to page on.
-        var messages = _hub.History(channel, limit, before);
+        IReadOnlyList<HubMessage> messages;
+        bool older;
+        try
+        {
+            messages = await _hub.HistoryAsync(channel, limit, before).ConfigureAwait(false);
+            older = messages.Count > 0 && (await _hub.HistoryAsync(channel, 1, messages[0].Offset).ConfigureAwait(false)).Count > 0;
+        }
+        catch (HubEngineUnavailableException e)
+        {
+            Refuse(id, "unavailable", e.Message);
+            return Succeeded();
+        }
         long budget = _hub.Options.MaxQueuedBytes / 4, size = 0;
         int first = messages.Count;
         while (first > 0 && (first == messages.Count || size + messages[first - 1].Data.Length + 256 <= budget))
             size += messages[--first].Data.Length + 256;
-        bool more = first > 0 || (messages.Count > 0 && _hub.History(channel, 1, messages[0].Offset).Count > 0);
+        bool more = first > 0 || older;
         Ok(id, w =>
         {
             w.WriteString("channel", channel);

@@ -1,15 +1,18 @@
-using System.Collections.Concurrent;
-
 namespace Duplex.Hub;
 
 /// <summary>
-/// Where channel order and history live. The in-memory engine serves one node; an engine that
-/// shares them between nodes (Redis) plugs in here.
+/// Where channel order and history live, and the only thing that knows it. The in-memory
+/// engine serves one node; an engine shared by several nodes (Redis) also delivers: every
+/// message published on any node reaches the hub through <see cref="SubscribeAsync"/>, in
+/// offset order, and the hub fans it out to its own members.
 /// </summary>
 public interface IHubEngine
 {
-    /// <summary>Appends a message with the channel's next offset.</summary>
-    HubMessage Publish(string channel, ReadOnlyMemory<byte> data, string from);
+    /// <summary>
+    /// Stores a message with the channel's next offset; once this returns it is in history.
+    /// Throws <see cref="HubEngineUnavailableException"/> when it could not be stored.
+    /// </summary>
+    ValueTask<HubMessage> PublishAsync(string channel, ReadOnlyMemory<byte> data, string from);
 
     /// <summary>
     /// The channel's position now (its epoch and latest offset) and the messages after
@@ -17,11 +20,27 @@ public interface IHubEngine
     /// longer kept, or when <paramref name="epoch"/> is given and is not the channel's (the
     /// position is from a stream that is gone). Makes the channel's stream (and epoch) if it has none.
     /// </summary>
-    HubPosition Since(string channel, long since, string? epoch = null);
+    ValueTask<HubPosition> SinceAsync(string channel, long since, string? epoch = null);
 
     /// <summary>The last <paramref name="limit"/> kept messages of a channel with offsets below <paramref name="before"/>, oldest first.</summary>
-    IReadOnlyList<HubMessage> History(string channel, int limit, long before = long.MaxValue);
+    ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before = long.MaxValue);
+
+    /// <summary>
+    /// True when publishes reach the hub through <see cref="SubscribeAsync"/> (from every node,
+    /// this one included); false when they reach only this node and the hub fans them out as
+    /// they are published (then <see cref="PublishAsync"/> must complete at once).
+    /// </summary>
+    bool Delivers => false;
+
+    /// <summary>The hub has its first member in a channel: deliver the channel's messages from now on.</summary>
+    ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => default;
+
+    /// <summary>The hub's last member left the channel.</summary>
+    ValueTask UnsubscribeAsync(string channel) => default;
 }
 
 /// <summary>Where a channel's stream stands: its epoch, its latest offset, and what was asked for (null: cannot be recovered).</summary>
 public sealed record HubPosition(string Epoch, long Latest, IReadOnlyList<HubMessage>? Missed);
+
+/// <summary>The engine's store cannot be reached (Redis down): nothing was stored.</summary>
+public sealed class HubEngineUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

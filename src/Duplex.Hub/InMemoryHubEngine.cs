@@ -81,6 +81,13 @@ public sealed class InMemoryHubEngine : IHubEngine
     /// <summary>Bytes of history kept now, over all channels.</summary>
     public long HistoryBytes => Interlocked.Read(ref _bytes);
 
+    ValueTask<HubMessage> IHubEngine.PublishAsync(string channel, ReadOnlyMemory<byte> data, string from) => new(Publish(channel, data, from));
+
+    ValueTask<HubPosition> IHubEngine.SinceAsync(string channel, long since, string? epoch) => new(Since(channel, since, epoch));
+
+    ValueTask<IReadOnlyList<HubMessage>> IHubEngine.HistoryAsync(string channel, int limit, long before) => new(History(channel, limit, before));
+
+    /// <summary>Appends a message with the channel's next offset.</summary>
     public HubMessage Publish(string channel, ReadOnlyMemory<byte> data, string from)
     {
         while (true)
@@ -107,6 +114,7 @@ public sealed class InMemoryHubEngine : IHubEngine
         }
     }
 
+    /// <inheritdoc cref="IHubEngine.SinceAsync"/>
     public HubPosition Since(string channel, long since, string? epoch = null)
     {
         while (true)
@@ -130,6 +138,7 @@ public sealed class InMemoryHubEngine : IHubEngine
         }
     }
 
+    /// <inheritdoc cref="IHubEngine.HistoryAsync"/>
     public IReadOnlyList<HubMessage> History(string channel, int limit, long before = long.MaxValue)
     {
         if (!_channels.TryGetValue(channel, out var log))

@@ -18,10 +18,23 @@ public sealed partial class MessageHub
     private readonly IHubEngine _engine;
     private readonly ConcurrentDictionary<string, Channel> _channels = new(StringComparer.Ordinal);
 
+    // A channel with members on this node. Everything is guarded by lock (this); a removed
+    // channel is no longer in _channels, and whoever locks one and finds it removed looks again.
     internal sealed class Channel
     {
         // Subscribers and their presence info (raw JSON, or null).
         public readonly Dictionary<HubSession, byte[]?> Members = [];
+        // Members still being sent what they missed: what arrives meanwhile waits here, in order.
+        public readonly Dictionary<HubSession, CatchUp> CatchingUp = [];
+        // The engine's subscription (engines that deliver): set once, by the first join.
+        public Task? Subscribed;
+        public bool Removed;
+    }
+
+    internal sealed class CatchUp
+    {
+        public readonly List<HubMessage> Waiting = [];
+        public bool Overflowed; // more arrived than an outbox may hold: the member is dropped (1013)
     }
 
     public MessageHub(HubOptions? options = null, IHubEngine? engine = null)
@@ -87,18 +100,62 @@ public sealed partial class MessageHub
     /// <summary>Number of channels with at least one member on this node.</summary>
     public int ChannelCount => _channels.Count;
 
-    // Joining snapshots the missed messages and subscribes under the channel's lock, so that no
-    // message falls between the replay and the live stream, and none comes twice.
-    internal void Join(HubSession session, string channel, long? since, string? epoch, byte[]? info, string? id)
+    // The channel's state, subscribed with the engine (engines that deliver) by its first join.
+    private Channel Enter(string channel, out Task subscribed)
     {
-        var state = _channels.GetOrAdd(channel, static _ => new Channel());
+        while (true)
+        {
+            var state = _channels.GetOrAdd(channel, static _ => new Channel());
+            lock (state)
+            {
+                if (state.Removed)
+                    continue;
+                state.Subscribed ??= _engine.Delivers ? _engine.SubscribeAsync(channel, Deliver).AsTask() : Task.CompletedTask;
+                subscribed = state.Subscribed;
+                return state;
+            }
+        }
+    }
+
+    // Joining: the member is added first (catching up: what is published meanwhile waits for it),
+    // then the engine is asked what was missed, then the missed and the waiting go out in order,
+    // with no message twice and none between the replay and the live stream.
+    internal async Task JoinAsync(HubSession session, string channel, long? since, string? epoch, byte[]? info, string? id)
+    {
+        var catchUp = new CatchUp();
+        var state = Enter(channel, out var subscribed);
+        bool wasMember;
+        lock (state)
+        {
+            wasMember = state.Members.ContainsKey(session);
+            state.Members[session] = info;
+            state.CatchingUp[session] = catchUp;
+            session.Channels.Add(channel);
+        }
+        HubPosition position;
+        try
+        {
+            await subscribed.ConfigureAwait(false);
+            position = await _engine.SinceAsync(channel, since ?? long.MaxValue, since is null ? null : epoch).ConfigureAwait(false);
+        }
+        catch (HubEngineUnavailableException e)
+        {
+            lock (state)
+            {
+                state.CatchingUp.Remove(session);
+                if (!wasMember)
+                    RemoveMember(state, channel, session);
+                if (subscribed.IsFaulted && !state.Removed)
+                    Remove(state, channel); // the next join subscribes again
+            }
+            session.Refuse(id, "unavailable", e.Message);
+            return;
+        }
         List<HubSession> others;
         lock (state)
         {
-            bool wasMember = state.Members.ContainsKey(session);
-            state.Members[session] = info;
-            session.Channels.Add(channel);
-            var position = _engine.Since(channel, since ?? long.MaxValue, since is null ? null : epoch);
+            if (!state.CatchingUp.Remove(session))
+                return; // it left meanwhile
             var missed = since is null ? null : position.Missed;
             session.Send(Json.Write(w =>
             {
@@ -120,6 +177,14 @@ public sealed partial class MessageHub
                 foreach (var message in missed)
                     session.Send(message.Event, replay: true);
             }
+            // What arrived while catching up: only what the answer's position does not cover.
+            foreach (var message in catchUp.Waiting)
+            {
+                if (message.Epoch != position.Epoch || message.Offset > position.Latest)
+                    session.Send(message.Event);
+            }
+            if (catchUp.Overflowed)
+                session.DropSlow();
             others = wasMember || state.Members.Count > _options.MaxPresenceEventMembers
                 ? []
                 : state.Members.Keys.Where(s => s != session).ToList();
@@ -134,14 +199,38 @@ public sealed partial class MessageHub
         List<HubSession> others;
         lock (state)
         {
-            if (!state.Members.Remove(session))
+            if (!state.Members.ContainsKey(session))
                 return;
-            session.Channels.Remove(channel);
+            RemoveMember(state, channel, session);
             others = state.Members.Count >= _options.MaxPresenceEventMembers ? [] : [.. state.Members.Keys];
-            if (state.Members.Count == 0)
-                _channels.TryRemove(new KeyValuePair<string, Channel>(channel, state));
         }
         Announce(others, "left", channel, session, null, withInfo: false);
+    }
+
+    // Under the state's lock. The last member out removes the channel.
+    private void RemoveMember(Channel state, string channel, HubSession session)
+    {
+        state.Members.Remove(session);
+        state.CatchingUp.Remove(session);
+        session.Channels.Remove(channel);
+        if (state.Members.Count == 0 && !state.Removed)
+            Remove(state, channel);
+    }
+
+    // Under the state's lock.
+    private void Remove(Channel state, string channel)
+    {
+        state.Removed = true;
+        _channels.TryRemove(new KeyValuePair<string, Channel>(channel, state));
+        if (state.Subscribed is { } subscribed && _engine.Delivers)
+        {
+            // Each subscription that was made is undone once, after it was made.
+            _ = subscribed.ContinueWith(static (t, s) =>
+            {
+                var (engine, name) = ((IHubEngine, string))s!;
+                return t.IsCompletedSuccessfully ? engine.UnsubscribeAsync(name).AsTask() : Task.CompletedTask;
+            }, (_engine, channel), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Unwrap();
+        }
     }
 
     // A presence event (joined or left), framed once for everyone told of it.
@@ -163,28 +252,63 @@ public sealed partial class MessageHub
             other.Send(announcement);
     }
 
-    // Offsets are given and the message fanned out under the channel's lock: every subscriber
-    // sees a channel's messages in offset order. The frame is built once for all of them.
-    internal HubMessage Publish(HubSession session, string channel, ReadOnlyMemory<byte> data)
+    /// <summary>
+    /// Stores a message; every member of the channel (on every node, with an engine that
+    /// delivers) gets it in offset order. With the in-memory engine, offsets are given and the
+    /// message fanned out under the channel's lock.
+    /// </summary>
+    internal async ValueTask<HubMessage> PublishAsync(HubSession session, string channel, ReadOnlyMemory<byte> data)
     {
-        var state = _channels.GetOrAdd(channel, static _ => new Channel());
+        if (_engine.Delivers)
+            return await _engine.PublishAsync(channel, data, session.ClientId).ConfigureAwait(false); // comes back through Deliver
+        var state = Enter(channel, out _);
         lock (state)
         {
-            var message = _engine.Publish(channel, data, session.ClientId);
-            var frame = message.Event;
-            // A snapshot: a send that fails can end its connection on this very thread, and its
-            // leaving (the lock is re-entrant) must not change the set while it is walked.
-            var members = new HubSession[state.Members.Count];
-            state.Members.Keys.CopyTo(members, 0);
-            foreach (var member in members)
-                member.Send(frame);
-            Metrics.Published(members.Length, frame.Payload.Length);
+            var publishing = _engine.PublishAsync(channel, data, session.ClientId);
+            if (!publishing.IsCompleted)
+                throw new InvalidOperationException("an engine that does not deliver must publish at once (IHubEngine.Delivers)");
+            var message = publishing.Result;
+            FanOut(state, message);
             return message;
         }
     }
 
-    internal IReadOnlyList<HubMessage> History(string channel, int limit, long before) =>
-        _engine.History(channel, Math.Min(limit, _options.HistorySize), before);
+    // From an engine that delivers: a message of a channel this node subscribed to, in offset order.
+    private void Deliver(HubMessage message)
+    {
+        if (!_channels.TryGetValue(message.Channel, out var state))
+            return;
+        lock (state)
+            FanOut(state, message);
+    }
+
+    // Under the state's lock. The frame is built once for all members.
+    private void FanOut(Channel state, HubMessage message)
+    {
+        var frame = message.Event;
+        // A snapshot: a send that fails can end its connection on this very thread, and its
+        // leaving (the lock is re-entrant) must not change the set while it is walked.
+        var members = new HubSession[state.Members.Count];
+        state.Members.Keys.CopyTo(members, 0);
+        foreach (var member in members)
+        {
+            if (state.CatchingUp.TryGetValue(member, out var catchUp))
+            {
+                if (catchUp.Waiting.Count < _options.MaxQueuedMessages)
+                    catchUp.Waiting.Add(message);
+                else
+                    catchUp.Overflowed = true;
+            }
+            else
+            {
+                member.Send(frame);
+            }
+        }
+        Metrics.Published(members.Length, frame.Payload.Length);
+    }
+
+    internal ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before) =>
+        _engine.HistoryAsync(channel, Math.Min(limit, _options.HistorySize), before);
 
     internal List<(string Client, byte[]? Info)> Presence(string channel)
     {

@@ -105,7 +105,7 @@ internal static class Targets
     {
         s_session ??= new HubSession(new MessageHub(), WebSocketConnection.Create(Stream.Null, Role.Server,
             new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero }), "fuzz", new HubIdentity("fuzz", ["*"], ["*"]));
-        s_session.Handle(input, text: true);
+        s_session.HandleAsync(input, text: true).AsTask().GetAwaiter().GetResult();
     }
 
     private static readonly byte[] Key = Encoding.UTF8.GetBytes("a-secret-of-sixteen-or-more");
