@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real peers the interop tests talk to: Python websockets, Chromium and OpenSSL from
+# Installs the real peers the tests talk to: Python websockets, Chromium, OpenSSL, redis-server and nginx from
 # Debian's packages, Node's ws from the npm registry (into tests/peers/node). As root (as in
 # CI) it installs what is missing; otherwise it says what to install. Bounded in time.
 set -uo pipefail
@@ -11,6 +11,8 @@ missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

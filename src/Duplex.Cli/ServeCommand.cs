@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
+using Duplex.Hub.Redis;
 using Duplex.Server;
 
 namespace Duplex.Cli;
@@ -39,8 +40,41 @@ internal static class ServeCommand
           --max-history SIZE      hub history over all channels, like 256m (default 256m)
           --max-channels N        hub channels per connection (default 100)
           --auth-secret SECRET    require HS256 JWTs on /hub (Authorization: Bearer, or ?access_token=)
+          --redis HOST:PORT       share the hub with every node using this Redis (history, offsets and
+                                delivery live there; --max-history does not apply: use Redis's maxmemory)
+          --redis-password TEXT   Redis AUTH password
+          --node-id ID            this node's name in Redis and the log (default: host-pid)
           --quiet                 log nothing but errors
         """;
+
+    private static async Task<RedisHubEngine> ConnectRedisAsync(string at, Arguments a, Hub.HubOptions hubOptions, Action<string>? log)
+    {
+        // HOST:PORT (or several, comma-separated); a full StackExchange.Redis string has options with '='.
+        foreach (var endpoint in at.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (endpoint.Contains('='))
+                continue;
+            int colon = endpoint.LastIndexOf(':');
+            if (endpoint.Length == 0 || colon == 0 || (colon > 0 && !(int.TryParse(endpoint.AsSpan(colon + 1), out int port) && port is > 0 and <= 65535)))
+                throw new UsageException($"--redis must be HOST:PORT, not '{at}'");
+        }
+        try
+        {
+            return await RedisHubEngine.ConnectAsync(new RedisHubOptions
+            {
+                Configuration = at,
+                Password = a.Value("redis-password"),
+                NodeId = a.Value("node-id"),
+                HistorySize = hubOptions.HistorySize,
+                HistoryAge = hubOptions.HistoryAge,
+                Log = log,
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--redis: {e.Message.Split('\n')[0]}");
+        }
+    }
 
     public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken stop)
     {
@@ -52,7 +86,8 @@ internal static class ServeCommand
         var a = Arguments.Parse(args,
             ["host", "port", "tls-cert", "tls-key", "tls-password", "allow-origin", "max-message-size", "max-connections",
              "max-pending-handshakes", "max-pending-per-address", "send-timeout", "max-pending-send",
-             "history-size", "history-minutes", "max-history", "max-channels", "auth-secret"],
+             "history-size", "history-minutes", "max-history", "max-channels", "auth-secret",
+             "redis", "redis-password", "node-id"],
             ["quiet", "no-compression"]);
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected argument '{a.Positional[0]}'");
@@ -104,7 +139,10 @@ internal static class ServeCommand
                 throw new UsageException("--auth-secret must be at least 16 characters");
             hubOptions.Authenticate = Hub.JwtAuthenticator.Create(secret);
         }
-        var hub = new Hub.MessageHub(hubOptions);
+        if (a.Value("redis") is null && (a.Value("redis-password") ?? a.Value("node-id")) is not null)
+            throw new UsageException("--redis-password and --node-id need --redis");
+        await using var redis = a.Value("redis") is { } redisAt ? await ConnectRedisAsync(redisAt, a, hubOptions, options.Log) : null;
+        var hub = new Hub.MessageHub(hubOptions, redis);
         await using var server = new WebSocketServer(options);
         server.Map("/echo", Echo.Handler);
         server.Map("/hub", hub.HandleAsync, hub.RouteOptions);

@@ -37,6 +37,11 @@ public interface IHubEngine
 
     /// <summary>The hub's last member left the channel.</summary>
     ValueTask UnsubscribeAsync(string channel) => default;
+
+    /// <summary>The engine's own metrics for /metrics: name, type (gauge or counter), help, value.</summary>
+    void WriteMetrics(Action<string, string, string, long> metric)
+    {
+    }
 }
 
 /// <summary>Where a channel's stream stands: its epoch, its latest offset, and what was asked for (null: cannot be recovered).</summary>

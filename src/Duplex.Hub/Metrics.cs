@@ -27,6 +27,7 @@ public sealed partial class MessageHub
         Metric("duplex_hub_dropped_slow_consumers_total", "counter", "Connections closed with 1013 for falling behind.", Metrics.DroppedSlowConsumers);
         if (_engine is InMemoryHubEngine memory)
             Metric("duplex_hub_history_bytes", "gauge", "Bytes of channel history kept in memory.", memory.HistoryBytes);
+        _engine.WriteMetrics(Metric);
         // The process, for dashboards and the soak test: what must stay flat under steady load.
         using (var process = System.Diagnostics.Process.GetCurrentProcess())
             Metric("process_resident_memory_bytes", "gauge", "Resident memory of the server process.", process.WorkingSet64);

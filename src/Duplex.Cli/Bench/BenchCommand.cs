@@ -23,6 +23,7 @@ internal static class BenchCommand
                      --compress (offer permessage-deflate and exchange one compressed message each)
           fanout     a Duplex hub (ws://…/hub): subscribers join one channel, one publisher publishes
                      --subscribers N (10000)  --size BYTES (100)  --duration SECONDS (10)  --pid PID
+                     --publish-to URL (publish on another node of a scale-out: delivery through Redis)
           handshake  workers connect, upgrade and close cleanly, over and over
                      --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
           soak       a Duplex server (ws://host:port: its /echo, /hub and /metrics) under mixed
@@ -48,13 +49,12 @@ internal static class BenchCommand
         }
         string mode = args[0];
         var a = Arguments.Parse(args[1..],
-            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections", "subscribers", "sample"], ["text", "json", "quiet", "compress", "insecure"]);
+            ["connections", "in-flight", "size", "duration", "warmup", "pid", "settle", "parallel", "warmup-connections", "subscribers", "sample", "publish-to"], ["text", "json", "quiet", "compress", "insecure"]);
         if (mode is not ("echo" or "idle" or "handshake" or "fanout" or "soak"))
             throw new UsageException($"unknown bench mode '{mode}' (echo, idle, handshake, fanout or soak)");
         if (a.Positional.Count != 1)
             throw new UsageException(a.Positional.Count == 0 ? "bench needs the server's URL, like ws://127.0.0.1:8080/echo" : $"unexpected argument '{a.Positional[1]}'");
-        if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
-            throw new UsageException($"'{a.Positional[0]}' is not a ws:// or wss:// URL");
+        var uri = ParseUrl(a.Positional[0], null);
         bool json = a.Flag("json");
         BenchClient.AcceptAnyCertificate = a.Flag("insecure");
         var progress = a.Flag("quiet") ? null : console.Error;
@@ -180,13 +180,19 @@ internal static class BenchCommand
         return result.Completed > 0 ? 0 : 1;
     }
 
+    private static Uri ParseUrl(string text, string? option) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "ws" or "wss"
+            ? uri
+            : throw new UsageException($"{(option is null ? "" : option + ": ")}'{text}' is not a ws:// or wss:// URL");
+
     private static async Task<int> FanoutAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)
     {
         int subscribers = a.Int("subscribers", 10_000, 1, 1_000_000);
         int? pid = a.Value("pid") is null ? null : a.Int("pid", 0, 1, int.MaxValue);
         var result = await FanoutLoad.RunAsync(uri, subscribers, a.Int("size", 100, 0, 1 << 20),
             TimeSpan.FromSeconds(a.Seconds("duration", 10, 0.1, 86_400)), pid,
-            progress is null ? null : (seconds, count) => progress.Write($"\r  {seconds,5:0.0} s  {count / seconds,12:N0} deliveries/s   "), stop);
+            progress is null ? null : (seconds, count) => progress.Write($"\r  {seconds,5:0.0} s  {count / seconds,12:N0} deliveries/s   "), stop,
+            a.Value("publish-to") is { } other ? ParseUrl(other, "--publish-to") : null);
         progress?.WriteLine();
         double rate = result.Delivered / result.Seconds;
         if (json)

@@ -19,7 +19,7 @@ internal static class FanoutLoad
     private const string Join = "{\"type\":\"join\",\"channel\":\"fanout\",\"id\":\"join\"}";
 
     public static async Task<FanoutResult> RunAsync(Uri uri, int subscribers, int size, TimeSpan duration, int? serverPid,
-        Action<double, long>? progress, CancellationToken stop)
+        Action<double, long>? progress, CancellationToken stop, Uri? publishUri = null)
     {
         string data = new('x', Math.Max(0, size));
         byte[] publish = Encoding.UTF8.GetBytes($"{{\"type\":\"publish\",\"channel\":\"fanout\",\"data\":\"{data}\"}}");
@@ -89,7 +89,8 @@ internal static class FanoutLoad
         long? after = serverPid is int p1 ? IdleLoad.ReadRssKiB(p1) : null;
         int live = connections.Count(s => s is not null);
 
-        var publisher = await BenchClient.ConnectAsync(uri, stop);
+        // Another node's URL measures delivery between nodes (through the engine they share).
+        var publisher = await BenchClient.ConnectAsync(publishUri ?? uri, stop);
         await publisher.SendTextAsync(Join, stop);
         await Task.Delay(200, stop);
         Volatile.Write(ref measuring, true);

@@ -1,0 +1,88 @@
+namespace Duplex.Hub.Redis;
+
+/// <summary>
+/// The Lua scripts that keep a channel's position and history consistent: each runs atomically
+/// in Redis, so offsets are given once across all nodes, and a message is in the stream before
+/// it is published to anyone. KEYS[1] is the channel's meta hash (epoch, top), KEYS[2] its stream
+/// (one entry per message, id <c>offset-0</c>, fields d = data, f = from, t = time in ms).
+/// Times are Redis's (TIME), one clock for every node.
+/// </summary>
+internal static class RedisScripts
+{
+    // Shared head: the channel's epoch, made (with an empty stream) when it has none.
+    private const string EnsureEpoch = """
+        local epoch = redis.call('HGET', KEYS[1], 'epoch')
+        if not epoch then
+          epoch = ARGV[1]
+          redis.call('DEL', KEYS[2])
+          redis.call('HSET', KEYS[1], 'epoch', epoch, 'top', 0)
+        end
+        local now = redis.call('TIME')
+        local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+        """;
+
+    /// <summary>
+    /// ARGV: new epoch, data, from, history size, history age ms, position ttl ms, pub/sub
+    /// channel, '1' for SPUBLISH. Returns {epoch, offset, time ms}.
+    /// </summary>
+    public const string Publish = EnsureEpoch + """
+
+        local offset = redis.call('HINCRBY', KEYS[1], 'top', 1)
+        local t = string.format('%d', nowMs)
+        if tonumber(ARGV[4]) > 0 then
+          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], string.format('%d-0', offset), 'd', ARGV[2], 'f', ARGV[3], 't', t)
+          redis.call('PEXPIRE', KEYS[2], ARGV[5])
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[6])
+        local payload = epoch .. '\n' .. string.format('%d', offset) .. '\n' .. t .. '\n' .. ARGV[3] .. '\n' .. ARGV[2]
+        if ARGV[8] == '1' then
+          redis.call('SPUBLISH', ARGV[7], payload)
+        else
+          redis.call('PUBLISH', ARGV[7], payload)
+        end
+        return {epoch, offset, t}
+        """;
+
+    /// <summary>
+    /// ARGV: new epoch, since, history size, history age ms, position ttl ms, the epoch asked
+    /// for ('' for any). Returns {epoch, top} when nothing can (or need) be replayed, else
+    /// {epoch, top, entries since+1..top}; a caller counts the entries to know all are there.
+    /// </summary>
+    public const string Since = EnsureEpoch + """
+
+        redis.call('PEXPIRE', KEYS[1], ARGV[5])
+        local top = tonumber(redis.call('HGET', KEYS[1], 'top'))
+        local since = tonumber(ARGV[2])
+        if (ARGV[6] ~= '' and ARGV[6] ~= epoch) or since < 0 or since >= top or top - since > tonumber(ARGV[3]) then
+          return {epoch, top}
+        end
+        local entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', since + 1), string.format('%d-0', top))
+        if #entries > 0 and tonumber(entries[1][2][6]) < nowMs - tonumber(ARGV[4]) then
+          return {epoch, top} -- the oldest one asked for has expired
+        end
+        return {epoch, top, entries}
+        """;
+
+    /// <summary>
+    /// ARGV: limit, last offset wanted (inclusive), history age ms, history size. Returns {} when
+    /// the channel has no stream, else {epoch, newest-first entries not expired and among the
+    /// newest history-size offsets} (MAXLEN ~ may keep a few more than that).
+    /// </summary>
+    public const string History = """
+        local epoch = redis.call('HGET', KEYS[1], 'epoch')
+        if not epoch then
+          return {}
+        end
+        local now = redis.call('TIME')
+        local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[3])
+        local oldest = tonumber(redis.call('HGET', KEYS[1], 'top')) - tonumber(ARGV[4])
+        local entries = redis.call('XREVRANGE', KEYS[2], ARGV[2], string.format('%d-0', oldest + 1), 'COUNT', ARGV[1])
+        local kept = {}
+        for _, entry in ipairs(entries) do
+          if tonumber(entry[2][6]) >= cutoff then
+            kept[#kept + 1] = entry
+          end
+        end
+        return {epoch, kept}
+        """;
+}

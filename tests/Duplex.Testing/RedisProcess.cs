@@ -1,0 +1,74 @@
+using System.Diagnostics;
+
+namespace Duplex.Testing;
+
+/// <summary>
+/// A redis-server of the test's own (Debian's package, installed by scripts/install-peers.sh):
+/// on 127.0.0.1 and a free port, nothing saved, killed when disposed. It can be stopped and
+/// started again on the same port (empty again: a Redis that lost its data).
+/// </summary>
+public sealed class RedisProcess : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("duplex-redis-").FullName;
+    private Process? _process;
+
+    private RedisProcess(int port) => Port = port;
+
+    public int Port { get; }
+
+    public string Address => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisProcess> StartAsync()
+    {
+        var redis = new RedisProcess(LocalPorts.Free());
+        await redis.StartAgainAsync();
+        return redis;
+    }
+
+    public async Task StartAgainAsync()
+    {
+        var start = new ProcessStartInfo("redis-server")
+        {
+            WorkingDirectory = _dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in new[] { "--bind", "127.0.0.1", "--port", Port.ToString(), "--save", "", "--appendonly", "no", "--dir", _dir })
+            start.ArgumentList.Add(arg);
+        try
+        {
+            _process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException("redis-server is not installed: run scripts/install-peers.sh (or apt-get install redis-server)", e);
+        }
+        _process.OutputDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        await LocalPorts.WaitAsync(Port, _process);
+    }
+
+    public void Stop()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill();
+            process.WaitForExit(5_000);
+        }
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public void Dispose()
+    {
+        Stop();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
