@@ -21,6 +21,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     timeout 300 apt-get update -qq >/dev/null || echo "install-peers: apt-get update failed" >&2
     timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
       || echo "install-peers: apt-get install ${missing[*]} failed" >&2
+    # The tests start nginx and redis-server themselves, on 127.0.0.1 and free ports: stop the
+    # services a package may have started on their default ports.
+    if [[ " ${missing[*]} " == *" nginx "* ]] && [ -f /run/nginx.pid ]; then /usr/sbin/nginx -s stop 2>/dev/null || true; fi
+    if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -f /run/redis/redis-server.pid ]; then kill "$(cat /run/redis/redis-server.pid)" 2>/dev/null || true; fi
   else
     echo "install-peers: missing ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
     echo "install-peers: (the interop tests that need them will fail until then)" >&2

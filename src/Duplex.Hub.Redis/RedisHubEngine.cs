@@ -29,12 +29,18 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal); // guarded by lock (_subscriptions)
     private bool? _sharded;
     private long _lostMessages, _catchUps;
+    // This engine among every node's (node ids may repeat): its own presence events come back to it and are skipped.
+    private readonly string _instance = InMemoryHubEngine.NewEpoch();
+    // This node's members per channel, whose presence it keeps alive in Redis; guarded by lock (_present).
+    private readonly Dictionary<string, Dictionary<string, byte[]?>> _present = new(StringComparer.Ordinal);
+    private readonly ITimer _presenceTimer;
 
     // One channel this node listens to, shared by the hub's subscribe calls.
-    private sealed class Subscription(string channel, Action<HubMessage> deliver)
+    private sealed class Subscription(string channel, Action<HubMessage> deliver, Action<HubPresenceChange>? presence)
     {
         public readonly string Channel = channel;
         public readonly Action<HubMessage> Deliver = deliver;
+        public readonly Action<HubPresenceChange>? Presence = presence;
         public int Holders;                // SubscribeAsync calls not yet undone; under lock (_subscriptions)
         public Task Ready = Task.CompletedTask;
         public ChannelMessageQueue? Queue;
@@ -53,6 +59,8 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         _db = redis.GetDatabase();
         _bus = redis.GetSubscriber();
         _sharded = options.ShardedPubSub;
+        var every = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, options.PresenceTtl.Ticks / 3));
+        _presenceTimer = TimeProvider.System.CreateTimer(_ => _ = KeepPresentAsync(), null, every, every);
         redis.ConnectionFailed += (_, e) => Log($"redis connection lost ({e.ConnectionType}, {e.FailureType}): publishes fail as unavailable until it is back");
         redis.ConnectionRestored += (_, e) =>
         {
@@ -147,14 +155,16 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         return messages;
     }
 
-    public async ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver)
+    public ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => SubscribeAsync(channel, deliver, null);
+
+    public async ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver, Action<HubPresenceChange>? presence)
     {
         Subscription subscription;
         lock (_subscriptions)
         {
             if (!_subscriptions.TryGetValue(channel, out subscription!))
             {
-                subscription = new Subscription(channel, deliver);
+                subscription = new Subscription(channel, deliver, presence);
                 _subscriptions[channel] = subscription;
                 subscription.Ready = StartAsync(subscription);
             }
@@ -238,6 +248,12 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     // Pub/sub hands messages over one at a time, in the order Redis sent them.
     private async Task OnMessageAsync(Subscription subscription, ChannelMessage received)
     {
+        if (TryParsePresence(subscription.Channel, received.Message, out var change))
+        {
+            if (change is not null)
+                subscription.Presence?.Invoke(change);
+            return;
+        }
         if (!TryParse(subscription.Channel, received.Message, out var message))
         {
             Log($"channel {subscription.Channel}: a pub/sub message that is not Duplex's was ignored");
@@ -336,11 +352,14 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         subscription.Deliver(message);
     }
 
-    private async Task<RedisResult> RunAsync(string script, string channel, RedisValue[] values)
+    private Task<RedisResult> RunAsync(string script, string channel, RedisValue[] values) =>
+        RunAsync(script, [Name(channel, "meta"), Name(channel, "stream")], values);
+
+    private async Task<RedisResult> RunAsync(string script, RedisKey[] keys, RedisValue[] values)
     {
         try
         {
-            return await _db.ScriptEvaluateAsync(script, [Name(channel, "meta"), Name(channel, "stream")], values).ConfigureAwait(false);
+            return await _db.ScriptEvaluateAsync(script, keys, values).ConfigureAwait(false);
         }
         catch (Exception e) when (IsRedisFailure(e))
         {
@@ -429,7 +448,116 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         return true;
     }
 
+    bool IHubEngine.SharesPresence => true;
+
+    public async ValueTask MemberJoinedAsync(string channel, HubMember member)
+    {
+        lock (_present)
+        {
+            if (!_present.TryGetValue(channel, out var members))
+                _present[channel] = members = new(StringComparer.Ordinal);
+            members[member.Client] = member.Info;
+        }
+        string info = member.Info is null ? "" : Encoding.UTF8.GetString(member.Info);
+        try
+        {
+            await RunPresenceAsync(RedisScripts.Present, channel,
+                [Name(channel, "events"), Sharded() ? "1" : "0", PresenceTtlMs, PresenceTtlMs * 2, member.Client, info,
+                 $"!+\n{_instance}\n{member.Client}\n{info}"]).ConfigureAwait(false);
+        }
+        catch (HubEngineUnavailableException)
+        {
+            Forget(channel, member.Client); // the join fails: the member must not be kept alive
+            throw;
+        }
+    }
+
+    private void Forget(string channel, string client)
+    {
+        lock (_present)
+        {
+            if (_present.TryGetValue(channel, out var members) && members.Remove(client) && members.Count == 0)
+                _present.Remove(channel);
+        }
+    }
+
+    public async ValueTask MemberLeftAsync(string channel, string client)
+    {
+        Forget(channel, client);
+        await RunPresenceAsync(RedisScripts.Absent, channel,
+            [Name(channel, "events"), Sharded() ? "1" : "0", client, $"!-\n{_instance}\n{client}\n"]).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IReadOnlyList<HubMember>> PresenceAsync(string channel)
+    {
+        var result = (RedisResult[])(await RunPresenceAsync(RedisScripts.Members, channel, [Name(channel, "events"), Sharded() ? "1" : "0"]).ConfigureAwait(false))!;
+        var members = new List<HubMember>(result.Length / 2);
+        for (int i = 0; i + 1 < result.Length; i += 2)
+        {
+            byte[] info = (byte[])result[i + 1]!;
+            members.Add(new HubMember((string)result[i]!, info.Length == 0 ? null : info));
+        }
+        return members;
+    }
+
+    // Every third of the presence TTL: this node's members are still here (and the expired of
+    // those channels are swept, which announces them as left).
+    private async Task KeepPresentAsync()
+    {
+        List<(string Channel, RedisValue[] Args)> work = [];
+        lock (_present)
+        {
+            foreach (var (channel, members) in _present)
+            {
+                var args = new List<RedisValue> { Name(channel, "events"), _sharded == true ? "1" : "0", PresenceTtlMs, PresenceTtlMs * 2 };
+                foreach (var (client, info) in members)
+                {
+                    args.Add(client);
+                    args.Add(info is null ? "" : Encoding.UTF8.GetString(info));
+                }
+                work.Add((channel, [.. args]));
+            }
+        }
+        if (_sharded is null)
+            return; // not connected yet: nothing was recorded
+        foreach (var (channel, args) in work)
+        {
+            try
+            {
+                await RunPresenceAsync(RedisScripts.Present, channel, args).ConfigureAwait(false);
+            }
+            catch (HubEngineUnavailableException)
+            {
+                return; // Redis is away; the next round tries again
+            }
+        }
+    }
+
+    private Task<RedisResult> RunPresenceAsync(string script, string channel, RedisValue[] values) =>
+        RunAsync(script, [Name(channel, "members"), Name(channel, "alive")], values);
+
+    // A presence payload: "!+" or "!-", then lines: engine instance, client, info. True when it
+    // is one; the change is null when it came from this engine (the hub announced it already).
+    private bool TryParsePresence(string channel, RedisValue payload, out HubPresenceChange? change)
+    {
+        change = null;
+        byte[]? bytes = (byte[]?)payload;
+        if (bytes is null || bytes.Length < 2 || bytes[0] != (byte)'!')
+            return false;
+        var lines = Encoding.UTF8.GetString(bytes).Split('\n', 4);
+        if (lines.Length < 4 || lines[1] == _instance)
+            return true;
+        change = new HubPresenceChange(channel, lines[0] == "!+", new HubMember(lines[2], lines[3].Length == 0 ? null : Encoding.UTF8.GetBytes(lines[3])));
+        return true;
+    }
+
+    private long PresenceTtlMs => (long)_options.PresenceTtl.TotalMilliseconds;
+
     private void Log(string line) => _options.Log?.Invoke($"hub[{_nodeId}]: {line}");
 
-    public async ValueTask DisposeAsync() => await _redis.CloseAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        await _presenceTimer.DisposeAsync().ConfigureAwait(false);
+        await _redis.CloseAsync().ConfigureAwait(false);
+    }
 }

@@ -28,6 +28,13 @@ public sealed class RedisHubOptions
     /// </summary>
     public TimeSpan PositionTtl { get; set; } = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// How long a member stays in presence after its node last said it is there (each node says
+    /// so every third of this): members of a node that died leave presence within this time, and
+    /// the other nodes announce them as left.
+    /// </summary>
+    public TimeSpan PresenceTtl { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Prefix of every key and pub/sub channel, so that several hubs can share one Redis.</summary>
     public string KeyPrefix { get; set; } = "duplex";
 

@@ -63,6 +63,67 @@ internal static class RedisScripts
         return {epoch, top, entries}
         """;
 
+    // Presence: KEYS[1] is the channel's member hash (client -> info JSON, '' for none), KEYS[2]
+    // a sorted set of the same clients scored by when they expire (ms). Each node pushes its own
+    // members' expiry forward; members of a node that died expire, and whoever sweeps them tells
+    // every node they left.
+    private const string PresenceHead = """
+        local now = redis.call('TIME')
+        local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+        local function publish(channel, sharded, payload)
+          if sharded == '1' then
+            redis.call('SPUBLISH', channel, payload)
+          else
+            redis.call('PUBLISH', channel, payload)
+          end
+        end
+        local function sweep(channel, sharded)
+          local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', nowMs)
+          for _, client in ipairs(expired) do
+            redis.call('HDEL', KEYS[1], client)
+            redis.call('ZREM', KEYS[2], client)
+            publish(channel, sharded, '!-\n\n' .. client .. '\n')
+          end
+        end
+        """;
+
+    /// <summary>
+    /// ARGV: pub/sub channel, '1' for SPUBLISH, member ttl ms, key ttl ms, then pairs of client
+    /// and info: (re)records those members as alive, sweeps the expired. With one pair and a
+    /// payload in ARGV[5 + 2n] it also publishes the join. Returns nothing.
+    /// </summary>
+    public const string Present = PresenceHead + """
+
+        sweep(ARGV[1], ARGV[2])
+        local pairs = math.floor((#ARGV - 4) / 2)
+        for i = 0, pairs - 1 do
+          redis.call('HSET', KEYS[1], ARGV[5 + 2 * i], ARGV[6 + 2 * i])
+          redis.call('ZADD', KEYS[2], nowMs + tonumber(ARGV[3]), ARGV[5 + 2 * i])
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[4])
+        redis.call('PEXPIRE', KEYS[2], ARGV[4])
+        if (#ARGV - 4) % 2 == 1 then
+          publish(ARGV[1], ARGV[2], ARGV[#ARGV])
+        end
+        return 0
+        """;
+
+    /// <summary>ARGV: pub/sub channel, '1' for SPUBLISH, client, payload: forgets a member and publishes its leaving.</summary>
+    public const string Absent = PresenceHead + """
+
+        redis.call('HDEL', KEYS[1], ARGV[3])
+        redis.call('ZREM', KEYS[2], ARGV[3])
+        publish(ARGV[1], ARGV[2], ARGV[4])
+        return 0
+        """;
+
+    /// <summary>ARGV: pub/sub channel, '1' for SPUBLISH. Sweeps the expired, returns the members: client, info, client, info …</summary>
+    public const string Members = PresenceHead + """
+
+        sweep(ARGV[1], ARGV[2])
+        return redis.call('HGETALL', KEYS[1])
+        """;
+
     /// <summary>
     /// ARGV: limit, last offset wanted (inclusive), history age ms, history size. Returns {} when
     /// the channel has no stream, else {epoch, newest-first entries not expired and among the

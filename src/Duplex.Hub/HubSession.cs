@@ -119,7 +119,16 @@ internal sealed partial class HubSession
                 case "presence":
                     if (!TryChannel(root, id, out string channel, Access.Read))
                         return false;
-                    var members = _hub.Presence(channel);
+                    IReadOnlyList<HubMember> members;
+                    try
+                    {
+                        members = await _hub.PresenceAsync(channel).ConfigureAwait(false);
+                    }
+                    catch (HubEngineUnavailableException e)
+                    {
+                        Refuse(id, "unavailable", e.Message);
+                        return Succeeded();
+                    }
                     Ok(id, w =>
                     {
                         w.WriteString("channel", channel);

@@ -3,7 +3,7 @@ namespace Duplex.Hub;
 /// <summary>
 /// Where channel order and history live, and the only thing that knows it. The in-memory
 /// engine serves one node; an engine shared by several nodes (Redis) also delivers: every
-/// message published on any node reaches the hub through <see cref="SubscribeAsync"/>, in
+/// message published on any node reaches the hub through <see cref="SubscribeAsync(string, Action{HubMessage})"/>, in
 /// offset order, and the hub fans it out to its own members.
 /// </summary>
 public interface IHubEngine
@@ -26,7 +26,7 @@ public interface IHubEngine
     ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before = long.MaxValue);
 
     /// <summary>
-    /// True when publishes reach the hub through <see cref="SubscribeAsync"/> (from every node,
+    /// True when publishes reach the hub through <see cref="SubscribeAsync(string, Action{HubMessage})"/> (from every node,
     /// this one included); false when they reach only this node and the hub fans them out as
     /// they are published (then <see cref="PublishAsync"/> must complete at once).
     /// </summary>
@@ -34,6 +34,24 @@ public interface IHubEngine
 
     /// <summary>The hub has its first member in a channel: deliver the channel's messages from now on.</summary>
     ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => default;
+
+    /// <summary>
+    /// The same, and with <see cref="SharesPresence"/> also the joins and leaves of members on
+    /// other nodes (not this one's: the hub announces those itself).
+    /// </summary>
+    ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver, Action<HubPresenceChange> presence) => SubscribeAsync(channel, deliver);
+
+    /// <summary>True when the engine keeps presence for every node: the hub tells it of its own members' joins and leaves and asks it for the members.</summary>
+    bool SharesPresence => false;
+
+    /// <summary>A member joined the channel on this node.</summary>
+    ValueTask MemberJoinedAsync(string channel, HubMember member) => default;
+
+    /// <summary>A member left the channel on this node (or disconnected).</summary>
+    ValueTask MemberLeftAsync(string channel, string client) => default;
+
+    /// <summary>The channel's members on every node (only with <see cref="SharesPresence"/>).</summary>
+    ValueTask<IReadOnlyList<HubMember>> PresenceAsync(string channel) => throw new NotSupportedException("this engine does not keep presence");
 
     /// <summary>The hub's last member left the channel.</summary>
     ValueTask UnsubscribeAsync(string channel) => default;
@@ -43,6 +61,12 @@ public interface IHubEngine
     {
     }
 }
+
+/// <summary>A member of a channel as presence shows it: its client id and the info it joined with (raw JSON, or null).</summary>
+public sealed record HubMember(string Client, byte[]? Info);
+
+/// <summary>A member joined (or left) a channel on another node.</summary>
+public sealed record HubPresenceChange(string Channel, bool Joined, HubMember Member);
 
 /// <summary>Where a channel's stream stands: its epoch, its latest offset, and what was asked for (null: cannot be recovered).</summary>
 public sealed record HubPosition(string Epoch, long Latest, IReadOnlyList<HubMessage>? Missed);

@@ -110,7 +110,7 @@ public sealed partial class MessageHub
             {
                 if (state.Removed)
                     continue;
-                state.Subscribed ??= _engine.Delivers ? _engine.SubscribeAsync(channel, Deliver).AsTask() : Task.CompletedTask;
+                state.Subscribed ??= _engine.Delivers ? _engine.SubscribeAsync(channel, Deliver, PresenceChanged).AsTask() : Task.CompletedTask;
                 subscribed = state.Subscribed;
                 return state;
             }
@@ -137,6 +137,8 @@ public sealed partial class MessageHub
         {
             await subscribed.ConfigureAwait(false);
             position = await _engine.SinceAsync(channel, since ?? long.MaxValue, since is null ? null : epoch).ConfigureAwait(false);
+            if (!wasMember && _engine.SharesPresence)
+                await _engine.MemberJoinedAsync(channel, new HubMember(session.ClientId, info)).ConfigureAwait(false);
         }
         catch (HubEngineUnavailableException e)
         {
@@ -189,7 +191,7 @@ public sealed partial class MessageHub
                 ? []
                 : state.Members.Keys.Where(s => s != session).ToList();
         }
-        Announce(others, "joined", channel, session, info, withInfo: true);
+        Announce(others, "joined", channel, session.ClientId, info, withInfo: true);
     }
 
     internal void Leave(HubSession session, string channel)
@@ -204,7 +206,33 @@ public sealed partial class MessageHub
             RemoveMember(state, channel, session);
             others = state.Members.Count >= _options.MaxPresenceEventMembers ? [] : [.. state.Members.Keys];
         }
-        Announce(others, "left", channel, session, null, withInfo: false);
+        Announce(others, "left", channel, session.ClientId, null, withInfo: false);
+        if (_engine.SharesPresence)
+            _ = ForgetMemberAsync(channel, session.ClientId);
+    }
+
+    // Leaving never waits for the engine; a leave it could not record expires there with the
+    // engine's presence time-to-live.
+    private async Task ForgetMemberAsync(string channel, string client)
+    {
+        try
+        {
+            await _engine.MemberLeftAsync(channel, client).ConfigureAwait(false);
+        }
+        catch (HubEngineUnavailableException)
+        {
+        }
+    }
+
+    // From an engine that shares presence: a member joined or left on another node.
+    private void PresenceChanged(HubPresenceChange change)
+    {
+        if (!_channels.TryGetValue(change.Channel, out var state))
+            return;
+        List<HubSession> members;
+        lock (state)
+            members = state.Members.Count > _options.MaxPresenceEventMembers ? [] : [.. state.Members.Keys];
+        Announce(members, change.Joined ? "joined" : "left", change.Channel, change.Member.Client, change.Member.Info, withInfo: change.Joined);
     }
 
     // Under the state's lock. The last member out removes the channel.
@@ -234,7 +262,7 @@ public sealed partial class MessageHub
     }
 
     // A presence event (joined or left), framed once for everyone told of it.
-    private static void Announce(List<HubSession> others, string type, string channel, HubSession session, byte[]? info, bool withInfo)
+    private static void Announce(List<HubSession> others, string type, string channel, string client, byte[]? info, bool withInfo)
     {
         if (others.Count == 0)
             return;
@@ -243,7 +271,7 @@ public sealed partial class MessageHub
             w.WriteStartObject();
             w.WriteString("type", type);
             w.WriteString("channel", channel);
-            w.WriteString("client", session.ClientId);
+            w.WriteString("client", client);
             if (withInfo)
                 Json.WriteRaw(w, "info", info);
             w.WriteEndObject();
@@ -310,12 +338,15 @@ public sealed partial class MessageHub
     internal ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before) =>
         _engine.HistoryAsync(channel, Math.Min(limit, _options.HistorySize), before);
 
-    internal List<(string Client, byte[]? Info)> Presence(string channel)
+    /// <summary>The channel's members: on every node when the engine shares presence, else on this one.</summary>
+    internal ValueTask<IReadOnlyList<HubMember>> PresenceAsync(string channel)
     {
+        if (_engine.SharesPresence)
+            return _engine.PresenceAsync(channel);
         if (!_channels.TryGetValue(channel, out var state))
-            return [];
+            return new([]);
         lock (state)
-            return state.Members.Select(m => (m.Key.ClientId, m.Value)).ToList();
+            return new(state.Members.Select(m => new HubMember(m.Key.ClientId, m.Value)).ToList());
     }
 
     // The request's id as it was sent: raw JSON (a string literal or a number) the parser accepted.

@@ -22,9 +22,12 @@ public sealed class RedisHubTests : IAsyncLifetime
         _redis.Dispose();
     }
 
-    private async Task<RedisHubEngine> EngineAsync(int historySize = 100)
+    private async Task<RedisHubEngine> EngineAsync(int historySize = 100, TimeSpan? presenceTtl = null)
     {
-        var engine = await RedisHubEngine.ConnectAsync(new RedisHubOptions { Configuration = _redis.Address, HistorySize = historySize });
+        var engine = await RedisHubEngine.ConnectAsync(new RedisHubOptions
+        {
+            Configuration = _redis.Address, HistorySize = historySize, PresenceTtl = presenceTtl ?? TimeSpan.FromSeconds(30),
+        });
         _owned.Add(engine);
         return engine;
     }
@@ -144,7 +147,8 @@ public sealed class RedisHubTests : IAsyncLifetime
         var node = await NodeAsync();
         var member = await ClientAsync(node);
         await member.AskAsync(new { type = "join", channel = "room" });
-        await member.AskAsync(new { type = "publish", channel = "room", data = "one" });
+        // (SendAsync, not AskAsync: the message may arrive before the ok, and AskAsync skips it.)
+        await member.SendAsync(new { type = "publish", channel = "room", data = "one" });
         Assert.Equal("one", (await member.NextAsync("message")).GetProperty("data").GetString());
 
         // Stored as a publish stores it, but never published (as if pub/sub dropped it).
@@ -155,7 +159,7 @@ public sealed class RedisHubTests : IAsyncLifetime
             long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             await db.ExecuteAsync("XADD", "duplex:{room}:stream", $"{offset}-0", "d", "\"two\"", "f", "someone", "t", now.ToString());
         }
-        await member.AskAsync(new { type = "publish", channel = "room", data = "three" });
+        await member.SendAsync(new { type = "publish", channel = "room", data = "three" });
 
         var got = await MessagesAsync(member, 2);
         Assert.Equal(["two", "three"], got.Select(m => m.GetProperty("data").GetString()));
@@ -213,5 +217,64 @@ public sealed class RedisHubTests : IAsyncLifetime
         var fresh = await engine.SinceAsync("new", long.MaxValue);
         Assert.Equal(0, fresh.Latest);
         Assert.NotEqual(last.Epoch, fresh.Epoch);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "waited 10 s in vain");
+            await Task.Delay(50);
+        }
+    }
+
+    private static string[] Clients(JsonElement presence) =>
+        [.. presence.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("client").GetString()!).Order()];
+
+    [Fact]
+    public async Task Presence_lists_and_announces_members_of_every_node()
+    {
+        var (node1, node2) = (await NodeAsync(), await NodeAsync());
+        var (a, b, c) = (await ClientAsync(node1), await ClientAsync(node2), await ClientAsync(node2));
+        await a.AskAsync(new { type = "join", channel = "room", info = new { name = "ada" } });
+        await b.AskAsync(new { type = "join", channel = "room", info = new { name = "bob" } });
+
+        var joined = await a.NextAsync("joined");
+        Assert.Equal(b.ClientId, joined.GetProperty("client").GetString());
+        Assert.Equal("bob", joined.GetProperty("info").GetProperty("name").GetString());
+        var seen = await a.AskAsync(new { type = "presence", channel = "room" });
+        Assert.Equal(new[] { a.ClientId, b.ClientId }.Order(), Clients(seen));
+        Assert.Contains(seen.GetProperty("members").EnumerateArray(), m => m.GetProperty("info").GetProperty("name").GetString() == "ada");
+
+        await c.AskAsync(new { type = "join", channel = "room" });
+        await b.AskAsync(new { type = "leave", channel = "room" });
+        Assert.Equal(c.ClientId, (await a.NextAsync("joined")).GetProperty("client").GetString());
+        Assert.Equal(b.ClientId, (await a.NextAsync("left")).GetProperty("client").GetString());
+        Assert.Equal(new[] { a.ClientId, c.ClientId }.Order(), Clients(await c.AskAsync(new { type = "presence", channel = "room" })));
+
+        await a.Connection.CloseAsync(); // a disconnect is a leave, on every node
+        Assert.Equal(a.ClientId, (await c.NextAsync("left")).GetProperty("client").GetString());
+        Assert.Equal([c.ClientId], Clients(await c.AskAsync(new { type = "presence", channel = "room" })));
+    }
+
+    [Fact]
+    public async Task Members_of_a_node_that_died_leave_presence_within_its_ttl_and_are_announced_as_left()
+    {
+        var ttl = TimeSpan.FromSeconds(1);
+        var dying = await RedisHubEngine.ConnectAsync(new RedisHubOptions { Configuration = _redis.Address, PresenceTtl = ttl });
+        IHubEngine alive = await EngineAsync(presenceTtl: ttl);
+        var changes = new System.Collections.Concurrent.ConcurrentQueue<HubPresenceChange>();
+        await alive.SubscribeAsync("room", _ => { }, changes.Enqueue);
+        await ((IHubEngine)dying).MemberJoinedAsync("room", new HubMember("ghost", null));
+        await alive.MemberJoinedAsync("room", new HubMember("here", Encoding.UTF8.GetBytes("{\"n\":1}")));
+        await WaitForAsync(() => changes.Any(c => c.Joined && c.Member.Client == "ghost"));
+        Assert.Equal(["ghost", "here"], (await alive.PresenceAsync("room")).Select(m => m.Client).Order());
+
+        await dying.DisposeAsync(); // no leave is sent: the node is gone
+        await WaitForAsync(() => changes.Any(c => !c.Joined && c.Member.Client == "ghost"));
+        var members = await alive.PresenceAsync("room");
+        Assert.Equal("here", Assert.Single(members).Client);
+        Assert.Equal("{\"n\":1}", Encoding.UTF8.GetString(members[0].Info!));
     }
 }
