@@ -199,3 +199,6 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 }
+
+[CollectionDefinition(nameof(ScaleOutTests), DisableParallelization = true)]
+public sealed class ScaleOutCollection;

@@ -15,6 +15,32 @@ public static class LocalPorts
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
+    /// <summary>A port below 55536 that is free, and so is the port <paramref name="offset"/> above it (a Redis Cluster node's bus).</summary>
+    public static int FreeWithPartner(int offset)
+    {
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int port = Random.Shared.Next(20_000, 55_536 - offset);
+            if (IsFree(port) && IsFree(port + offset))
+                return port;
+        }
+        throw new InvalidOperationException("no free port pair found");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var probe = new TcpListener(IPAddress.Loopback, port);
+            probe.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Waits (at most 20 s, or until the process exits) until something accepts connections on the port.</summary>
     public static async Task WaitAsync(int port, Process? process = null)
     {

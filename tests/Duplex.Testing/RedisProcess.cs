@@ -12,15 +12,24 @@ public sealed class RedisProcess : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("duplex-redis-").FullName;
     private Process? _process;
 
-    private RedisProcess(int port) => Port = port;
+    private readonly string[] _extra;
+
+    private RedisProcess(int port, string[] extra)
+    {
+        Port = port;
+        _extra = extra;
+    }
 
     public int Port { get; }
 
     public string Address => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisProcess> StartAsync()
+    /// <summary>Starts one; <paramref name="extra"/> are more redis-server options.</summary>
+    public static Task<RedisProcess> StartAsync(params string[] extra) => StartAsync(LocalPorts.Free(), extra);
+
+    public static async Task<RedisProcess> StartAsync(int port, params string[] extra)
     {
-        var redis = new RedisProcess(LocalPorts.Free());
+        var redis = new RedisProcess(port, extra);
         await redis.StartAgainAsync();
         return redis;
     }
@@ -33,7 +42,7 @@ public sealed class RedisProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var arg in new[] { "--bind", "127.0.0.1", "--port", Port.ToString(), "--save", "", "--appendonly", "no", "--dir", _dir })
+        foreach (var arg in new[] { "--bind", "127.0.0.1", "--port", Port.ToString(), "--save", "", "--appendonly", "no", "--dir", _dir }.Concat(_extra))
             start.ArgumentList.Add(arg);
         try
         {

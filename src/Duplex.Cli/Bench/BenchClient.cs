@@ -10,8 +10,15 @@ namespace Duplex.Cli.Bench;
 /// </summary>
 internal static class BenchClient
 {
-    /// <summary>wss:// with any certificate (`--insecure`, for self-signed test servers). Set once, before a run starts.</summary>
-    public static bool AcceptAnyCertificate { get; set; }
+    // Flows with the run that set it: runs in one process (the tests run many at once) do not see each other's.
+    private static readonly AsyncLocal<bool> s_acceptAnyCertificate = new();
+
+    /// <summary>wss:// with any certificate (`--insecure`, for self-signed test servers). Set before a run starts, for that run.</summary>
+    public static bool AcceptAnyCertificate
+    {
+        get => s_acceptAnyCertificate.Value;
+        set => s_acceptAnyCertificate.Value = value;
+    }
 
     /// <summary>No keep-alive pings of our own (they would be noise); permessage-deflate when asked.</summary>
     public static WebSocketClientOptions Options(bool compress = false) => new()
