@@ -456,6 +456,10 @@ public class FanoutBenchTests
         // Every subscriber got every message (the publisher is not counted).
         Assert.True(result.GetProperty("delivered").GetInt64() >= (published - 32) * 20);
         Assert.Equal(0, result.GetProperty("errors").GetInt64());
+        // Each delivery's latency, from the time stamp the publisher put in the data.
+        var latency = result.GetProperty("latencyMicroseconds");
+        Assert.InRange(latency.GetProperty("p50").GetDouble(), 0.1, 1_000_000);
+        Assert.True(latency.GetProperty("p99").GetDouble() >= latency.GetProperty("p50").GetDouble());
         stop.Cancel();
         await serving;
     }

@@ -8,12 +8,15 @@ using Xunit.Abstractions;
 namespace Duplex.Cli.Tests;
 
 /// <summary>
-/// `duplex serve --redis` nodes as separate processes, with a real redis-server between them and
-/// nginx (deploy/nginx.conf) in front, as scripts/cluster.sh runs them.
+/// `duplex serve --redis` nodes as separate processes, with a real Redis between them (one
+/// redis-server, or a 3-master cluster: the subclasses) and nginx (deploy/nginx.conf) in front,
+/// as scripts/cluster.sh runs them. Alone (one collection without parallelization): starting
+/// three .NET processes takes both cores for a while, which would starve the timing-sensitive
+/// tests running beside it.
 /// </summary>
-public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
+public abstract class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private RedisProcess _redis = null!;
+    private string _redis = "";
     private readonly List<Node> _nodes = [];
     private NginxProcess _nginx = null!;
 
@@ -23,9 +26,14 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         public int Port { get; } = port;
     }
 
+    /// <summary>Starts the Redis of the test; returns its configuration (HOST:PORT, comma-separated).</summary>
+    protected abstract Task<string> StartRedisAsync();
+
+    protected abstract void StopRedis();
+
     public async Task InitializeAsync()
     {
-        _redis = await RedisProcess.StartAsync();
+        _redis = await StartRedisAsync();
         for (int i = 1; i <= 3; i++)
             _nodes.Add(StartNode(i));
         foreach (var node in _nodes)
@@ -38,7 +46,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         int port = LocalPorts.Free();
         string cli = Path.Combine(AppContext.BaseDirectory, "Duplex.Cli.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in new[] { cli, "serve", "--port", port.ToString(), "--redis", _redis.Address, "--node-id", $"node{n}", "--history-size", "10000", "--quiet" })
+        foreach (var arg in new[] { cli, "serve", "--port", port.ToString(), "--redis", _redis, "--node-id", $"node{n}", "--history-size", "10000", "--quiet" })
             start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
         process.BeginErrorReadLine();
@@ -56,7 +64,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
             node.Process.WaitForExit(5_000);
             node.Process.Dispose();
         }
-        _redis?.Dispose();
+        StopRedis();
         return Task.CompletedTask;
     }
 
@@ -198,6 +206,34 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
                 await client.DisposeAsync();
         }
     }
+}
+
+[Collection(nameof(ScaleOutTests))]
+public sealed class ScaleOutWithOneRedisTests(ITestOutputHelper output) : ScaleOutTests(output)
+{
+    private RedisProcess? _redis;
+
+    protected override async Task<string> StartRedisAsync()
+    {
+        _redis = await RedisProcess.StartAsync();
+        return _redis.Address;
+    }
+
+    protected override void StopRedis() => _redis?.Dispose();
+}
+
+[Collection(nameof(ScaleOutTests))]
+public sealed class ScaleOutWithRedisClusterTests(ITestOutputHelper output) : ScaleOutTests(output)
+{
+    private RedisCluster? _cluster;
+
+    protected override async Task<string> StartRedisAsync()
+    {
+        _cluster = await RedisCluster.StartAsync();
+        return _cluster.Configuration;
+    }
+
+    protected override void StopRedis() => _cluster?.Dispose();
 }
 
 [CollectionDefinition(nameof(ScaleOutTests), DisableParallelization = true)]

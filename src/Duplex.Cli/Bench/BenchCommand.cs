@@ -205,6 +205,7 @@ internal static class BenchCommand
                 w.WriteNumber("published", result.Published);
                 w.WriteNumber("delivered", result.Delivered);
                 w.WriteNumber("deliveriesPerSecond", Math.Round(rate, 1));
+                WriteLatency(w, result.Latency);
                 if (result.KiBPerSubscriber is double per)
                     w.WriteNumber("kibPerSubscriber", Math.Round(per, 2));
                 w.WriteNumber("errors", result.Errors);
@@ -215,6 +216,7 @@ internal static class BenchCommand
             var o = console.Out;
             await o.WriteLineAsync($"fanout {uri}: {result.Subscribers:N0} subscribers, {result.Published:N0} messages published in {result.Seconds:0.#} s");
             await o.WriteLineAsync($"  deliveries/s {rate,14:N0}");
+            await o.WriteLineAsync($"  latency      {Latency(result.Latency)} (publisher to subscriber)");
             if (result.KiBPerSubscriber is double per)
                 await o.WriteLineAsync($"  server RSS   {result.RssBeforeKiB:N0} KiB -> {result.RssAfterKiB:N0} KiB: {per:0.00} KiB per subscriber");
             await o.WriteLineAsync($"  errors       {result.Errors,14:N0}");

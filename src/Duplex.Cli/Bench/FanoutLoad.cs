@@ -4,7 +4,7 @@ using System.Text;
 namespace Duplex.Cli.Bench;
 
 internal sealed record FanoutResult(int Subscribers, long Published, long Delivered, double Seconds, long Errors,
-    long? RssBeforeKiB, long? RssAfterKiB)
+    long? RssBeforeKiB, long? RssAfterKiB, Histogram Latency)
 {
     public double? KiBPerSubscriber => RssBeforeKiB is long b && RssAfterKiB is long a && Subscribers > 0 ? (a - b) / (double)Subscribers : null;
 }
@@ -12,7 +12,9 @@ internal sealed record FanoutResult(int Subscribers, long Published, long Delive
 /// <summary>
 /// Fan-out through a Duplex hub: many subscribers join one channel, one publisher publishes, and
 /// every delivery is counted. The publisher keeps at most a window of messages ahead of the
-/// slowest delivery, so that the measure is of delivery, not of dropped slow consumers.
+/// slowest delivery, so that the measure is of delivery, not of dropped slow consumers. Each
+/// message's data begins with the time it was sent (Stopwatch ticks, then '|'), so every
+/// delivery's latency, publisher to subscriber, is recorded.
 /// </summary>
 internal static class FanoutLoad
 {
@@ -21,8 +23,9 @@ internal static class FanoutLoad
     public static async Task<FanoutResult> RunAsync(Uri uri, int subscribers, int size, TimeSpan duration, int? serverPid,
         Action<double, long>? progress, CancellationToken stop, Uri? publishUri = null)
     {
-        string data = new('x', Math.Max(0, size));
-        byte[] publish = Encoding.UTF8.GetBytes($"{{\"type\":\"publish\",\"channel\":\"fanout\",\"data\":\"{data}\"}}");
+        string padding = new('x', Math.Max(0, size - 21)); // the time stamp and '|' take up to 21 of the size
+        byte[] Publish() => Encoding.UTF8.GetBytes($"{{\"type\":\"publish\",\"channel\":\"fanout\",\"data\":\"{Stopwatch.GetTimestamp()}|{padding}\"}}");
+        var latencies = new List<Histogram>();
         long? before = serverPid is int p0 ? IdleLoad.ReadRssKiB(p0) : null;
         long delivered = 0, errors = 0;
         bool measuring = false;
@@ -49,6 +52,9 @@ internal static class FanoutLoad
         async Task ReadAsync(WebSocketConnection ws)
         {
             bool joined = false;
+            var latency = new Histogram();
+            lock (latencies)
+                latencies.Add(latency);
             try
             {
                 while (true)
@@ -67,7 +73,11 @@ internal static class FanoutLoad
                         continue;
                     }
                     if (payload.StartsWith("{\"type\":\"message\""u8) && Volatile.Read(ref measuring))
+                    {
                         Interlocked.Increment(ref delivered);
+                        if (SentAt(payload) is long sent)
+                            latency.Record((long)((Stopwatch.GetTimestamp() - sent) * (1e9 / Stopwatch.Frequency)));
+                    }
                 }
             }
             catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
@@ -117,7 +127,7 @@ internal static class FanoutLoad
                     continue;
                 }
             }
-            await publisher.SendTextAsync(publish, stop);
+            await publisher.SendTextAsync(Publish(), stop);
             published++;
             if (progress is not null && clock.ElapsedMilliseconds >= nextReport)
             {
@@ -135,6 +145,23 @@ internal static class FanoutLoad
         lock (readers)
             pending = [.. readers];
         await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
-        return new FanoutResult(live, published, total, seconds, Interlocked.Read(ref errors), before, after);
+        var all = new Histogram();
+        lock (latencies)
+        {
+            foreach (var one in latencies)
+                all.Add(one);
+        }
+        return new FanoutResult(live, published, total, seconds, Interlocked.Read(ref errors), before, after, all);
+    }
+
+    // The send time at the start of a message event's data: "data":"<ticks>|…
+    private static long? SentAt(ReadOnlySpan<byte> payload)
+    {
+        int at = payload.IndexOf("\"data\":\""u8);
+        if (at < 0)
+            return null;
+        var rest = payload[(at + 8)..];
+        int bar = rest.IndexOf((byte)'|');
+        return bar > 0 && System.Buffers.Text.Utf8Parser.TryParse(rest[..bar], out long ticks, out int used) && used == bar ? ticks : null;
     }
 }
