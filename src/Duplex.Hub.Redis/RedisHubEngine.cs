@@ -28,7 +28,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     private readonly string _nodeId;
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal); // guarded by lock (_subscriptions)
     private bool? _sharded;
-    private long _lostMessages, _catchUps;
+    private long _lostMessages, _catchUps, _fellBehind;
     // This engine among every node's (node ids may repeat): its own presence events come back to it and are skipped.
     private readonly string _instance = InMemoryHubEngine.NewEpoch();
     // This node's members per channel, whose presence it keeps alive in Redis; guarded by lock (_present).
@@ -36,11 +36,10 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     private readonly ITimer _presenceTimer;
 
     // One channel this node listens to, shared by the hub's subscribe calls.
-    private sealed class Subscription(string channel, Action<HubMessage> deliver, Action<HubPresenceChange>? presence)
+    private sealed class Subscription(string channel, HubSubscriber subscriber)
     {
         public readonly string Channel = channel;
-        public readonly Action<HubMessage> Deliver = deliver;
-        public readonly Action<HubPresenceChange>? Presence = presence;
+        public readonly HubSubscriber Subscriber = subscriber;
         public int Holders;                // SubscribeAsync calls not yet undone; under lock (_subscriptions)
         public Task Ready = Task.CompletedTask;
         public ChannelMessageQueue? Queue;
@@ -110,6 +109,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         metric("duplex_redis_subscriptions", "gauge", "Channels this node listens to in Redis.", subscriptions);
         metric("duplex_redis_catch_ups_total", "counter", "Times a channel was read back from its stream (after a gap or a reconnect).", Interlocked.Read(ref _catchUps));
         metric("duplex_redis_lost_messages_total", "counter", "Messages missed by pub/sub and gone from the stream.", LostMessages);
+        metric("duplex_redis_fell_behind_total", "counter", "Times this node fell behind a channel and closed its members to recover (1013).", Interlocked.Read(ref _fellBehind));
     }
 
     public async ValueTask<HubMessage> PublishAsync(string channel, ReadOnlyMemory<byte> data, string from)
@@ -155,16 +155,16 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         return messages;
     }
 
-    public ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => SubscribeAsync(channel, deliver, null);
+    public ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => SubscribeAsync(channel, new HubSubscriber { Deliver = deliver });
 
-    public async ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver, Action<HubPresenceChange>? presence)
+    public async ValueTask SubscribeAsync(string channel, HubSubscriber subscriber)
     {
         Subscription subscription;
         lock (_subscriptions)
         {
             if (!_subscriptions.TryGetValue(channel, out subscription!))
             {
-                subscription = new Subscription(channel, deliver, presence);
+                subscription = new Subscription(channel, subscriber);
                 _subscriptions[channel] = subscription;
                 subscription.Ready = StartAsync(subscription);
             }
@@ -228,7 +228,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         try
         {
             subscription.Queue = await _bus.SubscribeAsync(Events(subscription.Channel)).ConfigureAwait(false);
-            subscription.Queue.OnMessage(message => OnMessageAsync(subscription, message));
+            _ = ReadAsync(subscription, subscription.Queue);
             var position = await SinceAsync(subscription.Channel, long.MaxValue).ConfigureAwait(false);
             subscription.Epoch = position.Epoch;
             subscription.Last = position.Latest;
@@ -245,13 +245,66 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         }
     }
 
-    // Pub/sub hands messages over one at a time, in the order Redis sent them.
+    // Pub/sub's messages, one at a time in the order Redis sent them, until unsubscribed. The
+    // queue is StackExchange.Redis's and unbounded: past MaxPendingMessages this node has fallen
+    // behind, and what waits is dropped (the members recover it from the stream).
+    private async Task ReadAsync(Subscription subscription, ChannelMessageQueue queue)
+    {
+        try
+        {
+            while (true)
+            {
+                var message = await queue.ReadAsync().ConfigureAwait(false);
+                try
+                {
+                    if (queue.TryGetCount(out int waiting) && waiting > _options.MaxPendingMessages)
+                        await FallBehindAsync(subscription, queue, waiting).ConfigureAwait(false);
+                    else
+                        await OnMessageAsync(subscription, message).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not System.Threading.Channels.ChannelClosedException)
+                {
+                    Log($"channel {subscription.Channel}: a message could not be handed on ({e.GetType().Name}: {e.Message})"); // the next ones still are
+                }
+            }
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            // unsubscribed
+        }
+    }
+
+    private async Task FallBehindAsync(Subscription subscription, ChannelMessageQueue queue, int waiting)
+    {
+        while (queue.TryRead(out _))
+        {
+        }
+        Interlocked.Increment(ref _fellBehind);
+        Log($"channel {subscription.Channel}: {waiting} messages were waiting on this node: it fell behind; they are dropped and the members closed with 1013 to recover them with since");
+        await subscription.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var position = await SinceAsync(subscription.Channel, long.MaxValue).ConfigureAwait(false);
+            subscription.Epoch = position.Epoch;
+            subscription.Last = position.Latest;
+        }
+        catch (HubEngineUnavailableException)
+        {
+            // the catch-up after the reconnect moves the position on
+        }
+        finally
+        {
+            subscription.Gate.Release();
+        }
+        subscription.Subscriber.FellBehind?.Invoke(subscription.Channel);
+    }
+
     private async Task OnMessageAsync(Subscription subscription, ChannelMessage received)
     {
         if (TryParsePresence(subscription.Channel, received.Message, out var change))
         {
             if (change is not null)
-                subscription.Presence?.Invoke(change);
+                subscription.Subscriber.PresenceChanged?.Invoke(change);
             return;
         }
         if (!TryParse(subscription.Channel, received.Message, out var message))
@@ -349,7 +402,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     private static void Hand(Subscription subscription, HubMessage message)
     {
         subscription.Last = message.Offset;
-        subscription.Deliver(message);
+        subscription.Subscriber.Deliver(message);
     }
 
     private Task<RedisResult> RunAsync(string script, string channel, RedisValue[] values) =>

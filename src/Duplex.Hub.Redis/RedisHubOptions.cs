@@ -35,6 +35,14 @@ public sealed class RedisHubOptions
     /// </summary>
     public TimeSpan PresenceTtl { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Messages of one channel that may wait on this node to be handed to the hub. A node that
+    /// falls further behind (a channel published to faster than it can fan out) drops what waits
+    /// and closes the channel's members with 1013; they join again with <c>since</c> and get the
+    /// messages from the stream. This bounds the node's memory whatever other nodes publish.
+    /// </summary>
+    public int MaxPendingMessages { get; set; } = 1_000;
+
     /// <summary>Prefix of every key and pub/sub channel, so that several hubs can share one Redis.</summary>
     public string KeyPrefix { get; set; } = "duplex";
 

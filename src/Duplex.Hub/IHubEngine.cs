@@ -36,10 +36,11 @@ public interface IHubEngine
     ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => default;
 
     /// <summary>
-    /// The same, and with <see cref="SharesPresence"/> also the joins and leaves of members on
-    /// other nodes (not this one's: the hub announces those itself).
+    /// The same, with everything the engine may call back for the channel: messages, and with
+    /// <see cref="SharesPresence"/> the joins and leaves of members on other nodes (not this one's:
+    /// the hub announces those itself), and word that this node fell behind the channel.
     /// </summary>
-    ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver, Action<HubPresenceChange> presence) => SubscribeAsync(channel, deliver);
+    ValueTask SubscribeAsync(string channel, HubSubscriber subscriber) => SubscribeAsync(channel, subscriber.Deliver);
 
     /// <summary>True when the engine keeps presence for every node: the hub tells it of its own members' joins and leaves and asks it for the members.</summary>
     bool SharesPresence => false;
@@ -64,6 +65,23 @@ public interface IHubEngine
 
 /// <summary>A member of a channel as presence shows it: its client id and the info it joined with (raw JSON, or null).</summary>
 public sealed record HubMember(string Client, byte[]? Info);
+
+/// <summary>What an engine that delivers calls back for one channel of a hub.</summary>
+public sealed class HubSubscriber
+{
+    /// <summary>A message, in offset order.</summary>
+    public required Action<HubMessage> Deliver { get; init; }
+
+    /// <summary>A member joined or left on another node.</summary>
+    public Action<HubPresenceChange>? PresenceChanged { get; init; }
+
+    /// <summary>
+    /// The node could not keep up with the channel (more waited than the engine may hold) and
+    /// skipped what waited: the members must recover what they missed (the hub closes them as
+    /// slow consumers, 1013, and they join again with <c>since</c>).
+    /// </summary>
+    public Action<string>? FellBehind { get; init; }
+}
 
 /// <summary>A member joined (or left) a channel on another node.</summary>
 public sealed record HubPresenceChange(string Channel, bool Joined, HubMember Member);

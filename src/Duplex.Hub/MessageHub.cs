@@ -17,6 +17,7 @@ public sealed partial class MessageHub
     private readonly HubOptions _options;
     private readonly IHubEngine _engine;
     private readonly ConcurrentDictionary<string, Channel> _channels = new(StringComparer.Ordinal);
+    private readonly HubSubscriber _subscriber;
 
     // A channel with members on this node. Everything is guarded by lock (this); a removed
     // channel is no longer in _channels, and whoever locks one and finds it removed looks again.
@@ -41,6 +42,7 @@ public sealed partial class MessageHub
     {
         _options = options ?? new HubOptions();
         _engine = engine ?? new InMemoryHubEngine(_options.HistorySize, _options.HistoryAge, maxBytes: _options.MaxHistoryBytes);
+        _subscriber = new HubSubscriber { Deliver = Deliver, PresenceChanged = PresenceChanged, FellBehind = FellBehind };
         if (_engine is InMemoryHubEngine { InUse: null } memory)
             memory.InUse = channel => _channels.ContainsKey(channel); // members keep their channel's epoch
     }
@@ -110,7 +112,7 @@ public sealed partial class MessageHub
             {
                 if (state.Removed)
                     continue;
-                state.Subscribed ??= _engine.Delivers ? _engine.SubscribeAsync(channel, Deliver, PresenceChanged).AsTask() : Task.CompletedTask;
+                state.Subscribed ??= _engine.Delivers ? _engine.SubscribeAsync(channel, _subscriber).AsTask() : Task.CompletedTask;
                 subscribed = state.Subscribed;
                 return state;
             }
@@ -222,6 +224,19 @@ public sealed partial class MessageHub
         catch (HubEngineUnavailableException)
         {
         }
+    }
+
+    // From an engine that delivers: this node skipped messages of the channel (it fell behind).
+    // Its members recover them as any slow consumer does: closed with 1013, they join again with since.
+    private void FellBehind(string channel)
+    {
+        if (!_channels.TryGetValue(channel, out var state))
+            return;
+        List<HubSession> members;
+        lock (state)
+            members = [.. state.Members.Keys];
+        foreach (var member in members)
+            member.DropSlow();
     }
 
     // From an engine that shares presence: a member joined or left on another node.

@@ -189,7 +189,7 @@ public abstract class RedisEngineTests : IAsyncLifetime
         var dying = await RedisHubEngine.ConnectAsync(new RedisHubOptions { Configuration = Configuration, PresenceTtl = ttl });
         IHubEngine alive = await EngineAsync(presenceTtl: ttl);
         var changes = new System.Collections.Concurrent.ConcurrentQueue<HubPresenceChange>();
-        await alive.SubscribeAsync("room", _ => { }, changes.Enqueue);
+        await alive.SubscribeAsync("room", new HubSubscriber { Deliver = _ => { }, PresenceChanged = changes.Enqueue });
         await ((IHubEngine)dying).MemberJoinedAsync("room", new HubMember("ghost", null));
         await alive.MemberJoinedAsync("room", new HubMember("here", Encoding.UTF8.GetBytes("{\"n\":1}")));
         await WaitForAsync(() => changes.Any(c => c.Joined && c.Member.Client == "ghost"));

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Duplex.Hub.Redis;
 using Duplex.Testing;
 using StackExchange.Redis;
 
@@ -101,5 +102,34 @@ public sealed class RedisHubTests : RedisEngineTests
         var got = await MessagesAsync(member, 300);
         Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), got.Select(m => m.GetProperty("offset").GetInt64()));
         Assert.Equal(Enumerable.Range(0, 300), got.Select(m => m.GetProperty("data").GetInt32()));
+    }
+
+    [Fact]
+    public async Task A_node_that_falls_behind_drops_what_waits_and_says_so_and_then_delivers_again()
+    {
+        var engine = await RedisHubEngine.ConnectAsync(new RedisHubOptions { Configuration = Configuration, MaxPendingMessages = 20 });
+        await using var _ = engine;
+        IHubEngine publisher = await EngineAsync();
+        using var release = new ManualResetEventSlim();
+        var delivered = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        var behind = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await ((IHubEngine)engine).SubscribeAsync("busy", new HubSubscriber
+        {
+            Deliver = m =>
+            {
+                release.Wait(TimeSpan.FromSeconds(20)); // a node too slow for the channel
+                delivered.Enqueue(m.Offset);
+            },
+            FellBehind = channel => behind.TrySetResult(channel),
+        });
+
+        for (int i = 0; i < 100; i++)
+            await publisher.PublishAsync("busy", Encoding.UTF8.GetBytes(i.ToString()), "fast");
+        release.Set();
+        Assert.Equal("busy", await behind.Task.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.True(delivered.Count < 100, "nothing was dropped");
+
+        var next = await publisher.PublishAsync("busy", "101"u8.ToArray(), "fast");
+        await WaitForAsync(() => delivered.Contains(next.Offset)); // on again from the stream's position
     }
 }
