@@ -19,12 +19,16 @@ internal sealed class Arguments
 
     /// <param name="valued">Options that take a value.</param>
     /// <param name="flags">Options that take none.</param>
-    public static Arguments Parse(IReadOnlyList<string> args, IReadOnlyCollection<string> valued, IReadOnlyCollection<string> flags)
+    /// <param name="shortNames">One-letter names for some of them (<c>-H</c> for <c>--header</c>), as wscat and websocat spell them.</param>
+    public static Arguments Parse(IReadOnlyList<string> args, IReadOnlyCollection<string> valued, IReadOnlyCollection<string> flags,
+        IReadOnlyDictionary<string, string>? shortNames = null)
     {
         var parsed = new Arguments();
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
+            if (shortNames is not null && arg.Length == 2 && arg[0] == '-' && shortNames.TryGetValue(arg, out var longName))
+                arg = "--" + longName;
             if (arg == "--")
             {
                 parsed._positional.AddRange(args.Skip(i + 1));

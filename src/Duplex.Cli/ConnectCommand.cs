@@ -7,19 +7,24 @@ namespace Duplex.Cli;
 internal static class ConnectCommand
 {
     public const string Help = """
-        usage: duplex connect <ws://host:port/path | wss://…> [options]
+        usage: duplex connect <ws://host:port/path | wss://… | host:port/path> [options]
 
         Sends each line of standard input as a text message and prints every message received
         (text as is, binary as hex or base64). At the end of input it closes with 1000, and so
         does Ctrl+C (a second Ctrl+C drops the connection at once). A close from the server ends
         it at once, whatever the input is doing. On a terminal, received lines are marked '< '.
+        A URL without a scheme is ws://.
 
         options:
-          --subprotocol NAME       offer a subprotocol (repeatable, in order of preference)
-          --header 'Name: value'   send an extra request header (repeatable)
-          --origin ORIGIN          send an Origin header
+          -s, --subprotocol NAME       offer a subprotocol (repeatable, in order of preference)
+          -H, --header 'Name: value'   send an extra request header (repeatable)
+          -o, --origin ORIGIN          send an Origin header
+          -x, --execute TEXT           send TEXT once connected (repeatable) instead of reading
+                                       standard input, wait (--wait), then close with 1000
+          -w, --wait SECONDS           with --execute: how long to wait for answers (default 2)
+          -P, --show-ping-pong         print the pings and pongs received
+          -n, --insecure               accept any TLS certificate (for self-signed test servers)
           --ping-interval SECONDS  send a ping after this much silence (default 30; 0 turns it off)
-          --insecure               accept any TLS certificate (for self-signed test servers)
           --compress               offer permessage-deflate (compression) to the server
           --binary-format FORMAT   how binary messages are printed: hex (default) or base64
           --max-message-size N     largest message accepted, like 16m (default 16m)
@@ -40,14 +45,23 @@ internal static class ConnectCommand
             return 0;
         }
         var a = Arguments.Parse(args,
-            ["subprotocol", "header", "origin", "ping-interval", "binary-format", "max-message-size", "connect-timeout"],
-            ["insecure", "slash", "compress"]);
+            ["subprotocol", "header", "origin", "ping-interval", "binary-format", "max-message-size", "connect-timeout", "execute", "wait"],
+            ["insecure", "slash", "compress", "show-ping-pong"],
+            new Dictionary<string, string>
+            {
+                ["-s"] = "subprotocol", ["-H"] = "header", ["-o"] = "origin", ["-x"] = "execute", ["-w"] = "wait",
+                ["-P"] = "show-ping-pong", ["-n"] = "insecure",
+            });
         if (a.Positional.Count == 0)
             throw new UsageException("connect needs a URL, like ws://127.0.0.1:8080/echo");
         if (a.Positional.Count > 1)
             throw new UsageException($"unexpected argument '{a.Positional[1]}'");
-        if (!Uri.TryCreate(a.Positional[0], UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
+        string target = a.Positional[0].Contains("://", StringComparison.Ordinal) ? a.Positional[0] : "ws://" + a.Positional[0];
+        if (!Uri.TryCreate(target, UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
             throw new UsageException($"'{a.Positional[0]}' is not a ws:// or wss:// URL");
+        if (a.Value("wait") is not null && a.All("execute").Count == 0)
+            throw new UsageException("--wait goes with --execute");
+        double wait = a.Seconds("wait", 2, 0, 86_400);
         string format = a.Value("binary-format") ?? "hex";
         if (format is not ("hex" or "base64"))
             throw new UsageException($"--binary-format must be hex or base64, not '{format}'");
@@ -79,12 +93,19 @@ internal static class ConnectCommand
 
         await using var ws = await WebSocketClient.ConnectAsync(uri, options, stop);
         await console.Error.WriteLineAsync($"connected to {uri}{(ws.SubProtocol is null ? "" : $" (subprotocol {ws.SubProtocol})")}{(ws.Compression is null ? "" : " (permessage-deflate)")}");
+        if (a.Flag("show-ping-pong"))
+        {
+            ws.PingReceived = p => console.Error.WriteLine($"ping {System.Text.Encoding.UTF8.GetString(p.Span)}");
+            ws.PongReceived = p => console.Error.WriteLine($"pong {System.Text.Encoding.UTF8.GetString(p.Span)}");
+        }
         var printer = PrintAsync(ws, console, format == "hex");
         // Reading a terminal blocks a thread (Console.In has no truly asynchronous read): the
         // lines are read on one of their own, so that a close from the server or a Ctrl+C is
         // acted on at once, not after the next line is typed.
-        var sender = Task.Factory.StartNew(() => SendLinesAsync(ws, console, a.Flag("slash"), stop),
-            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        var sender = a.All("execute") is { Count: > 0 } execute
+            ? ExecuteAsync(ws, execute, TimeSpan.FromSeconds(wait), stop)
+            : Task.Factory.StartNew(() => SendLinesAsync(ws, console, a.Flag("slash"), stop),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         var interrupted = new TaskCompletionSource();
         using (stop.Register(() => interrupted.TrySetResult()))
             await Task.WhenAny(printer, sender, interrupted.Task);
@@ -124,6 +145,20 @@ internal static class ConnectCommand
                 : hex ? Convert.ToHexStringLower(message.Payload.Span) : Convert.ToBase64String(message.Payload.Span);
             await console.Out.WriteLineAsync(marker + text);
             await console.Out.FlushAsync();
+        }
+    }
+
+    // --execute: the given messages, then a wait for what answers them.
+    private static async Task ExecuteAsync(WebSocketConnection ws, IReadOnlyList<string> messages, TimeSpan wait, CancellationToken stop)
+    {
+        try
+        {
+            foreach (var message in messages)
+                await ws.SendTextAsync(message, stop);
+            await Task.Delay(wait, stop);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketClosedException)
+        {
         }
     }
 

@@ -24,6 +24,8 @@ public class ArgumentErrorTests
     [InlineData(new[] { "serve", "--redis", "h:6379,bogus=1" }, "--redis: Keyword 'bogus' is not supported")]
     [InlineData(new[] { "serve", "--node-id", "n1" }, "--redis-password and --node-id need --redis")]
     [InlineData(new[] { "connect" }, "connect needs a URL")]
+    [InlineData(new[] { "connect", "ws://h/", "-w", "1" }, "--wait goes with --execute")]
+    [InlineData(new[] { "connect", "ws://h/", "-Z" }, "unknown option '-Z'")]
     [InlineData(new[] { "connect", "http://example.com" }, "'http://example.com' is not a ws:// or wss:// URL")]
     [InlineData(new[] { "connect", "ws://h/", "--header", "nocolon" }, "--header must look like 'Name: value'")]
     [InlineData(new[] { "connect", "ws://h/", "--binary-format", "octal" }, "--binary-format must be hex or base64")]
@@ -156,7 +158,7 @@ public class ServeAndConnectTests
 
     private static async Task<WebSocketServer> StartScriptedServerAsync()
     {
-        return await Loopback.StartEchoServerAsync(configure: s =>
+        return await Loopback.StartEchoServerAsync(new WebSocketServerOptions { AllowedOrigins = { "http://example.test" } }, configure: s =>
         {
             s.Map("/binary", async (ws, _, _) =>
             {
@@ -165,7 +167,27 @@ public class ServeAndConnectTests
             });
             s.Map("/close1011", (ws, _, _) => ws.CloseAsync(CloseStatus.InternalServerError, "oops"));
             s.Map("/close4001", (ws, _, _) => ws.CloseAsync((CloseStatus)4001, "app"));
+            // What the handshake carried, then a ping, then an echo of everything.
+            s.Map("/request", async (ws, request, _) =>
+            {
+                await ws.SendTextAsync($"x-test={request.Headers["X-Test"]} origin={request.Origin} subprotocol={ws.SubProtocol}");
+                await ws.PingAsync("srv"u8.ToArray());
+                await Echo.Handler(ws, request, default);
+            }, new WebSocketRouteOptions { SubProtocols = { "chat" } });
         });
+    }
+
+    [Fact]
+    public async Task Short_flags_execute_and_wait_as_in_wscat_and_a_url_without_scheme()
+    {
+        await using var server = await StartScriptedServerAsync();
+        string schemeless = server.Url("/request").ToString()["ws://".Length..];
+        var (code, run) = await CliRun.RunAsync("", "connect", schemeless, "-H", "X-Test: yes", "-o", "http://example.test",
+            "-s", "chat", "-x", "hello", "-x", "again", "-w", "0.5", "-P");
+        Assert.True(code == 0, run.Error);
+        Assert.Equal("x-test=yes origin=http://example.test subprotocol=chat\nhello\nagain\n", run.Out.Replace("\r\n", "\n"));
+        Assert.Contains("ping srv", run.Error);   // -P shows the server's ping
+        Assert.Contains("closed: 1000", run.Error);
     }
 
     [Theory]
@@ -438,6 +460,8 @@ public class BenchTests
 }
 
 /// <summary>`duplex bench fanout` against `duplex serve`'s hub in this process.</summary>
+// Counts deliveries against the publisher's window: alone, so that other tests' load cannot stall it.
+[Collection(nameof(ScaleOutTests))]
 public class FanoutBenchTests
 {
     [Fact]

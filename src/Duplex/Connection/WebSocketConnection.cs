@@ -108,6 +108,9 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     /// <summary>Called with the payload of every pong received (on the receiving task).</summary>
     public Action<ReadOnlyMemory<byte>>? PongReceived { get; set; }
 
+    /// <summary>Called with the payload of every ping received, before it is answered (on the receiving task).</summary>
+    public Action<ReadOnlyMemory<byte>>? PingReceived { get; set; }
+
     // ---------------------------------------------------------------- receiving
 
     /// <summary>
@@ -204,6 +207,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                         }
                         break;
                     case ProtocolEvent.Ping:
+                        PingReceived?.Invoke(_protocol.Payload);
                         await SendOwedFramesAsync().ConfigureAwait(false);
                         break;
                     case ProtocolEvent.Pong:

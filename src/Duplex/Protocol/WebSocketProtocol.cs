@@ -218,7 +218,7 @@ internal sealed class WebSocketProtocol
 
     // ------------------------------------------------------------ the receive half
 
-    /// <summary>The payload of the last <see cref="ProtocolEvent.Message"/> or <see cref="ProtocolEvent.Pong"/>.</summary>
+    /// <summary>The payload of the last <see cref="ProtocolEvent.Message"/>, <see cref="ProtocolEvent.Ping"/> or <see cref="ProtocolEvent.Pong"/>.</summary>
     public ReadOnlyMemory<byte> Payload { get; private set; }
 
     /// <summary>Text or Binary, for the last <see cref="ProtocolEvent.Message"/>.</summary>
@@ -278,6 +278,7 @@ internal sealed class WebSocketProtocol
                     // Only the latest ping needs its pong (§5.5.3); none once our close is out.
                     if (State is ProtocolState.Open)
                         Volatile.Write(ref _owedPong, _reader.Payload.ToArray());
+                    Payload = _reader.Payload;
                     return ProtocolEvent.Ping;
                 case ReadEvent.Pong:
                     Payload = _reader.Payload;
