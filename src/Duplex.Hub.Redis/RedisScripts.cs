@@ -9,6 +9,19 @@ namespace Duplex.Hub.Redis;
 /// </summary>
 internal static class RedisScripts
 {
+    // publish(channel, sharded, payload): SPUBLISH when sharded is '1', else PUBLISH.
+    private const string PublishFunction = """
+
+        local function publish(channel, sharded, payload)
+          if sharded == '1' then
+            redis.call('SPUBLISH', channel, payload)
+          else
+            redis.call('PUBLISH', channel, payload)
+          end
+        end
+
+        """;
+
     // Shared head: the channel's epoch, made (with an empty stream) when it has none.
     private const string EnsureEpoch = """
         local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -25,7 +38,7 @@ internal static class RedisScripts
     /// ARGV: new epoch, data, from, history size, history age ms, position ttl ms, pub/sub
     /// channel, '1' for SPUBLISH. Returns {epoch, offset, time ms}.
     /// </summary>
-    public const string Publish = EnsureEpoch + """
+    public const string Publish = EnsureEpoch + PublishFunction + """
 
         local offset = redis.call('HINCRBY', KEYS[1], 'top', 1)
         local t = string.format('%d', nowMs)
@@ -34,12 +47,7 @@ internal static class RedisScripts
           redis.call('PEXPIRE', KEYS[2], ARGV[5])
         end
         redis.call('PEXPIRE', KEYS[1], ARGV[6])
-        local payload = epoch .. '\n' .. string.format('%d', offset) .. '\n' .. t .. '\n' .. ARGV[3] .. '\n' .. ARGV[2]
-        if ARGV[8] == '1' then
-          redis.call('SPUBLISH', ARGV[7], payload)
-        else
-          redis.call('PUBLISH', ARGV[7], payload)
-        end
+        publish(ARGV[7], ARGV[8], epoch .. '\n' .. string.format('%d', offset) .. '\n' .. t .. '\n' .. ARGV[3] .. '\n' .. ARGV[2])
         return {epoch, offset, t}
         """;
 
@@ -67,16 +75,9 @@ internal static class RedisScripts
     // a sorted set of the same clients scored by when they expire (ms). Each node pushes its own
     // members' expiry forward; members of a node that died expire, and whoever sweeps them tells
     // every node they left.
-    private const string PresenceHead = """
+    private const string PresenceHead = PublishFunction + """
         local now = redis.call('TIME')
         local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-        local function publish(channel, sharded, payload)
-          if sharded == '1' then
-            redis.call('SPUBLISH', channel, payload)
-          else
-            redis.call('PUBLISH', channel, payload)
-          end
-        end
         local function sweep(channel, sharded)
           local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', nowMs)
           for _, client in ipairs(expired) do

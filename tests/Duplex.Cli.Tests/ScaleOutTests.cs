@@ -45,12 +45,7 @@ public abstract class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
     {
         int port = LocalPorts.Free();
         string cli = Path.Combine(AppContext.BaseDirectory, "Duplex.Cli.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in new[] { cli, "serve", "--port", port.ToString(), "--redis", _redis, "--node-id", $"node{n}", "--history-size", "10000", "--quiet" })
-            start.ArgumentList.Add(arg);
-        var process = Process.Start(start)!;
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
+        var process = Background.Start("dotnet", [cli, "serve", "--port", port.ToString(), "--redis", _redis, "--node-id", $"node{n}", "--history-size", "10000", "--quiet"]);
         return new Node(process, port);
     }
 

@@ -34,20 +34,8 @@ public sealed class NginxProcess : IDisposable
         Directory.CreateDirectory(Path.Combine(dir, "tmp"));
         File.WriteAllText(Path.Combine(dir, "nginx.conf"), config);
         string binary = File.Exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
-        var start = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in new[] { "-p", dir, "-e", "logs/error.log", "-c", "nginx.conf", "-g", "daemon off;" })
-            start.ArgumentList.Add(arg);
-        Process process;
-        try
-        {
-            process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException("nginx is not installed: run scripts/install-peers.sh (or apt-get install nginx)", e);
-        }
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
+        var process = Background.Start(binary, ["-p", dir, "-e", "logs/error.log", "-c", "nginx.conf", "-g", "daemon off;"],
+            install: "run scripts/install-peers.sh (or apt-get install nginx)");
         var nginx = new NginxProcess(port, process, dir);
         await LocalPorts.WaitAsync(port, process);
         return nginx;

@@ -36,25 +36,9 @@ public sealed class RedisProcess : IDisposable
 
     public async Task StartAgainAsync()
     {
-        var start = new ProcessStartInfo("redis-server")
-        {
-            WorkingDirectory = _dir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var arg in new[] { "--bind", "127.0.0.1", "--port", Port.ToString(), "--save", "", "--appendonly", "no", "--dir", _dir }.Concat(_extra))
-            start.ArgumentList.Add(arg);
-        try
-        {
-            _process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException("redis-server is not installed: run scripts/install-peers.sh (or apt-get install redis-server)", e);
-        }
-        _process.OutputDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _process = Background.Start("redis-server",
+            new[] { "--bind", "127.0.0.1", "--port", Port.ToString(), "--save", "", "--appendonly", "no", "--dir", _dir }.Concat(_extra),
+            _dir, "run scripts/install-peers.sh (or apt-get install redis-server)");
         await LocalPorts.WaitAsync(Port, _process);
     }
 
