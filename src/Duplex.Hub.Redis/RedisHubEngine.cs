@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Duplex;
 using StackExchange.Redis;
 
 namespace Duplex.Hub.Redis;
@@ -245,32 +246,78 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         }
     }
 
-    // Pub/sub's messages, one at a time in the order Redis sent them, until unsubscribed. The
+    // Pub/sub's messages in the order Redis sent them, until unsubscribed. What has arrived is
+    // taken in batches, and the messages that follow the last one handed on are handed on in one
+    // SendBatch: each member's connection is written once per batch, not once per message. The
     // queue is StackExchange.Redis's and unbounded: past MaxPendingMessages this node has fallen
     // behind, and what waits is dropped (the members recover it from the stream).
     private async Task ReadAsync(Subscription subscription, ChannelMessageQueue queue)
     {
+        const int BatchSize = 64;
+        var batch = new List<ChannelMessage>(BatchSize);
         try
         {
             while (true)
             {
-                var message = await queue.ReadAsync().ConfigureAwait(false);
+                batch.Add(await queue.ReadAsync().ConfigureAwait(false));
+                while (batch.Count < BatchSize && queue.TryRead(out var next))
+                    batch.Add(next);
                 try
                 {
                     if (queue.TryGetCount(out int waiting) && waiting > _options.MaxPendingMessages)
+                    {
                         await FallBehindAsync(subscription, queue, waiting).ConfigureAwait(false);
-                    else
-                        await OnMessageAsync(subscription, message).ConfigureAwait(false);
+                        continue;
+                    }
+                    int handed = 0;
+                    using (SendBatch.Begin())
+                    {
+                        while (handed < batch.Count && TryHandInOrder(subscription, batch[handed]))
+                            handed++;
+                    }
+                    for (; handed < batch.Count; handed++)
+                        await OnMessageAsync(subscription, batch[handed]).ConfigureAwait(false); // a gap, or the gate is busy
                 }
                 catch (Exception e) when (e is not System.Threading.Channels.ChannelClosedException)
                 {
                     Log($"channel {subscription.Channel}: a message could not be handed on ({e.GetType().Name}: {e.Message})"); // the next ones still are
+                }
+                finally
+                {
+                    batch.Clear();
                 }
             }
         }
         catch (System.Threading.Channels.ChannelClosedException)
         {
             // unsubscribed
+        }
+    }
+
+    // Without waiting: hands on a presence change, or the message that follows the last one handed
+    // on (or skips one covered already). False when it takes a wait: the gate is held (a catch-up
+    // runs) or the stream must fill a gap; OnMessageAsync then does it.
+    private bool TryHandInOrder(Subscription subscription, ChannelMessage received)
+    {
+        if (TryParsePresence(subscription.Channel, received.Message, out var change))
+        {
+            if (change is not null)
+                subscription.Subscriber.PresenceChanged?.Invoke(change);
+            return true;
+        }
+        if (!TryParse(subscription.Channel, received.Message, out var message) || !subscription.Gate.Wait(0))
+            return false;
+        try
+        {
+            if (message.Epoch != subscription.Epoch || message.Offset > subscription.Last + 1)
+                return false;
+            if (message.Offset == subscription.Last + 1)
+                Hand(subscription, message);
+            return true;
+        }
+        finally
+        {
+            subscription.Gate.Release();
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -331,8 +332,22 @@ public sealed partial class MessageHub
         var frame = message.Event;
         // A snapshot: a send that fails can end its connection on this very thread, and its
         // leaving (the lock is re-entrant) must not change the set while it is walked.
-        var members = new HubSession[state.Members.Count];
+        int count = state.Members.Count;
+        var members = ArrayPool<HubSession>.Shared.Rent(count);
         state.Members.Keys.CopyTo(members, 0);
+        try
+        {
+            FanOut(state, message, frame, members.AsSpan(0, count));
+        }
+        finally
+        {
+            ArrayPool<HubSession>.Shared.Return(members, clearArray: true);
+        }
+        Metrics.Published(count, frame.Payload.Length);
+    }
+
+    private void FanOut(Channel state, HubMessage message, PreparedMessage frame, ReadOnlySpan<HubSession> members)
+    {
         foreach (var member in members)
         {
             if (state.CatchingUp.TryGetValue(member, out var catchUp))
@@ -347,7 +362,6 @@ public sealed partial class MessageHub
                 member.Send(frame);
             }
         }
-        Metrics.Published(members.Length, frame.Payload.Length);
     }
 
     internal ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before) =>

@@ -208,6 +208,7 @@ internal static class BenchCommand
                 WriteLatency(w, result.Latency);
                 if (result.KiBPerSubscriber is double per)
                     w.WriteNumber("kibPerSubscriber", Math.Round(per, 2));
+                w.WriteNumber("closedByServer", result.Dropped);
                 w.WriteNumber("errors", result.Errors);
             });
         }
@@ -219,6 +220,8 @@ internal static class BenchCommand
             await o.WriteLineAsync($"  latency      {Latency(result.Latency)} (publisher to subscriber)");
             if (result.KiBPerSubscriber is double per)
                 await o.WriteLineAsync($"  server RSS   {result.RssBeforeKiB:N0} KiB -> {result.RssAfterKiB:N0} KiB: {per:0.00} KiB per subscriber");
+            if (result.Dropped > 0)
+                await o.WriteLineAsync($"  closed by the server while measuring (too slow: 1013) {result.Dropped:N0} subscribers");
             await o.WriteLineAsync($"  errors       {result.Errors,14:N0}");
         }
         return result.Delivered > 0 ? 0 : 1;

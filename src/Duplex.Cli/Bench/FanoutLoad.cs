@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Duplex.Cli.Bench;
 
-internal sealed record FanoutResult(int Subscribers, long Published, long Delivered, double Seconds, long Errors,
+internal sealed record FanoutResult(int Subscribers, long Published, long Delivered, double Seconds, long Errors, long Dropped,
     long? RssBeforeKiB, long? RssAfterKiB, Histogram Latency)
 {
     public double? KiBPerSubscriber => RssBeforeKiB is long b && RssAfterKiB is long a && Subscribers > 0 ? (a - b) / (double)Subscribers : null;
@@ -27,7 +27,8 @@ internal static class FanoutLoad
         byte[] Publish() => Encoding.UTF8.GetBytes($"{{\"type\":\"publish\",\"channel\":\"fanout\",\"data\":\"{Stopwatch.GetTimestamp()}|{padding}\"}}");
         var latencies = new List<Histogram>();
         long? before = serverPid is int p0 ? IdleLoad.ReadRssKiB(p0) : null;
-        long delivered = 0, errors = 0;
+        long delivered = 0, errors = 0, dropped = 0;
+        long lastArrival = Stopwatch.GetTimestamp(); // of anything to any subscriber: the joins' presence events settle first
         bool measuring = false;
         var readers = new List<Task>();
         // Counted down by the readers as their join is answered: waited for without blocking a thread.
@@ -61,7 +62,12 @@ internal static class FanoutLoad
                 {
                     var message = await ws.ReceiveAsync(stop);
                     if (message.IsClose)
+                    {
+                        if (Volatile.Read(ref measuring))
+                            Interlocked.Increment(ref dropped); // the server closed it (1013: too slow)
                         break;
+                    }
+                    Volatile.Write(ref lastArrival, Stopwatch.GetTimestamp());
                     var payload = message.Payload.Span;
                     if (!joined)
                     {
@@ -95,7 +101,12 @@ internal static class FanoutLoad
 
         // Every subscriber has its join answered, or the joins have had time to land.
         await Task.WhenAny(joinedAll.Task, Task.Delay(TimeSpan.FromSeconds(5 + subscribers / 2000.0), stop));
-        await Task.Delay(1000, stop);
+        // A join is announced to every member (channels up to 1,000): publishing starts once those
+        // events have stopped arriving, so what is measured is the publishes' fan-out.
+        for (var quiet = Stopwatch.StartNew(); quiet.Elapsed < TimeSpan.FromSeconds(30)
+             && Stopwatch.GetElapsedTime(Volatile.Read(ref lastArrival)) < TimeSpan.FromMilliseconds(500);)
+            await Task.Delay(100, stop);
+        await Task.Delay(500, stop);
         long? after = serverPid is int p1 ? IdleLoad.ReadRssKiB(p1) : null;
         int live = connections.Count(s => s is not null);
 
@@ -121,7 +132,7 @@ internal static class FanoutLoad
                     lastProgress = now;
                     stalledSince = clock.ElapsedMilliseconds;
                 }
-                if (clock.ElapsedMilliseconds - stalledSince < 200)
+                if (clock.ElapsedMilliseconds - stalledSince < 1000)
                 {
                     await Task.Delay(1, stop); // leave the core to the subscribers' reads
                     continue;
@@ -151,7 +162,7 @@ internal static class FanoutLoad
             foreach (var one in latencies)
                 all.Add(one);
         }
-        return new FanoutResult(live, published, total, seconds, Interlocked.Read(ref errors), before, after, all);
+        return new FanoutResult(live, published, total, seconds, Interlocked.Read(ref errors), Interlocked.Read(ref dropped), before, after, all);
     }
 
     // The send time at the start of a message event's data: "data":"<ticks>|…

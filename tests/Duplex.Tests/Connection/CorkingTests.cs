@@ -136,4 +136,48 @@ public class CorkingTests
         Assert.Equal(1011, frame.CloseCode); // the peer is told why
         Assert.Equal(ConnectionState.Closed, connection.State);
     }
+
+    [Fact]
+    public async Task A_send_batch_off_the_loop_writes_each_connection_once_with_its_messages_in_order()
+    {
+        var pairs = Enumerable.Range(0, 3).Select(_ => Create(0)).ToArray();
+        var prepared = Enumerable.Range(0, 10).Select(i => PreparedMessage.Create(new byte[] { (byte)i, 9 }, MessageType.Binary)).ToArray();
+        using (SendBatch.Begin())
+        {
+            foreach (var message in prepared)
+                foreach (var (_, connection) in pairs)
+                    Assert.True(connection.SendAsync(message).IsCompletedSuccessfully);
+            using (SendBatch.Begin()) // nested: the outer batch's end writes
+                _ = pairs[0].Item2.SendBinaryAsync(new byte[] { 10, 9 });
+            Assert.All(pairs, p => Assert.Equal(0, p.Item1.Writes));
+        }
+        foreach (var (transport, _) in pairs)
+        {
+            Assert.Equal(1, transport.Writes);
+            transport.Written.Position = 0;
+            for (int i = 0; i < 10; i++)
+                Assert.Equal(new byte[] { (byte)i, 9 }, (await RawFrame.ReadAsync(transport.Written))!.Payload);
+        }
+        Assert.Equal(new byte[] { 10, 9 }, (await RawFrame.ReadAsync(pairs[0].Item1.Written))!.Payload);
+        // After the batch, sends on this thread go out at once again.
+        _ = pairs[1].Item2.SendBinaryAsync(new byte[] { 11 });
+        Assert.Equal(2, pairs[1].Item1.Writes);
+    }
+
+    [Fact]
+    public void A_send_batch_ended_on_another_thread_leaves_nothing_waiting_on_the_first()
+    {
+        var (transport, connection) = Create(0);
+        var batch = SendBatch.Begin();
+        _ = connection.SendBinaryAsync(new byte[] { 1 });
+        var other = new Thread(batch.Dispose); // as after an await that resumed elsewhere
+        other.Start();
+        other.Join();
+        Assert.Equal(1, transport.Writes);
+        _ = connection.SendBinaryAsync(new byte[] { 2 }); // the first thread's stale batch is closed: written at once
+        Assert.Equal(2, transport.Writes);
+        using (SendBatch.Begin()) // and a new batch on it works
+            _ = connection.SendBinaryAsync(new byte[] { 3 });
+        Assert.Equal(3, transport.Writes);
+    }
 }
