@@ -14,9 +14,10 @@ internal static class DuplexCli
         usage: duplex <command> [options]
 
         commands:
-          serve      run the WebSocket server (echo endpoint at /echo)
-          connect    open a WebSocket and talk to it from the terminal
-          bench      load-test any WebSocket server: echo, idle or handshake
+          serve      run the server: echo at /echo, the pub/sub hub at /hub, a chat page at /,
+                     /metrics; several nodes share a hub through Redis (--redis)
+          connect    open a WebSocket and talk to it from the terminal (like wscat)
+          bench      load-test a WebSocket server: echo, idle, handshake, fanout or soak
           autobahn-client  run the Autobahn TestSuite's cases against the Duplex client
           version    print the version
 
@@ -53,10 +54,10 @@ internal static class DuplexCli
         }
         catch (UsageException e)
         {
-            await console.Error.WriteLineAsync($"duplex: {e.Message}");
-            await console.Error.WriteLineAsync(command is "serve" or "connect" or "autobahn-client" or "bench"
-                ? $"run 'duplex {command} --help' for its options"
-                : "run 'duplex --help' for the commands");
+            // One line, as every other failure.
+            await console.Error.WriteLineAsync($"duplex: {e.Message} ({(command is "serve" or "connect" or "autobahn-client" or "bench"
+                ? $"'duplex {command} --help' lists its options"
+                : "'duplex --help' lists the commands")})");
             return ExitUsage;
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

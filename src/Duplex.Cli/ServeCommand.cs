@@ -21,7 +21,7 @@ internal static class ServeCommand
           /healthz   plain HTTP: 'ok'
 
         options:
-          --host ADDRESS          address to listen on (default 127.0.0.1; 0.0.0.0 for all)
+          --host ADDRESS          address or name to listen on (default 127.0.0.1; 0.0.0.0 for all)
           --port N                port (default 8080; 0 picks a free one)
           --tls-cert FILE         certificate for wss://: PEM (with --tls-key) or PFX
           --tls-key FILE          PEM private key for --tls-cert
@@ -76,6 +76,41 @@ internal static class ServeCommand
         }
     }
 
+    // An IP address, or a name to resolve (localhost, a host's own name): the first IPv4 address, else the first.
+    private static IPAddress Host(string text)
+    {
+        if (IPAddress.TryParse(text, out var address))
+            return address;
+        if (text.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+            return IPAddress.Loopback;
+        try
+        {
+            var addresses = Dns.GetHostAddresses(text);
+            return addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
+                ?? throw new UsageException($"--host '{text}' has no address");
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new UsageException($"--host '{text}' is not an IP address and does not resolve ({e.SocketErrorCode})");
+        }
+    }
+
+    private static bool IsPfx(string path) => Path.GetExtension(path).ToLowerInvariant() is ".pfx" or ".p12";
+
+    // A PEM file that carries its key too (cert and key in one file) needs no --tls-key. A file
+    // that cannot be read is left to the loader, which says why.
+    private static bool HoldsPrivateKey(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).Contains("PRIVATE KEY-----", StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
     public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken stop)
     {
         if (args.Contains("--help") || args.Contains("-h"))
@@ -91,12 +126,12 @@ internal static class ServeCommand
             ["quiet", "no-compression"]);
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected argument '{a.Positional[0]}'");
-        string hostText = a.Value("host") ?? "127.0.0.1";
-        if (!IPAddress.TryParse(hostText, out var host))
-            throw new UsageException($"--host must be an IP address, not '{hostText}'");
+        var host = Host(a.Value("host") ?? "127.0.0.1");
         int port = a.Int("port", 8080, 0, 65535);
         if (a.Value("tls-key") is not null && a.Value("tls-cert") is null)
             throw new UsageException("--tls-key needs --tls-cert");
+        if (a.Value("tls-cert") is { } pemCertificate && a.Value("tls-key") is null && !IsPfx(pemCertificate) && !HoldsPrivateKey(pemCertificate))
+            throw new UsageException($"--tls-cert {pemCertificate} holds no private key: give its PEM key file with --tls-key (or use a .pfx)");
 
         var log = console.Error;
         bool quiet = a.Flag("quiet");

@@ -12,7 +12,8 @@ public class ArgumentErrorTests
     [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate'")]
     [InlineData(new[] { "serve", "--port", "abc" }, "--port must be a whole number from 0 to 65535, not 'abc'")]
     [InlineData(new[] { "serve", "--port", "70000" }, "--port must be a whole number from 0 to 65535, not '70000'")]
-    [InlineData(new[] { "serve", "--host", "nowhere" }, "--host must be an IP address, not 'nowhere'")]
+    [InlineData(new[] { "serve", "--host", "nowhere.invalid" }, "--host 'nowhere.invalid' is not an IP address and does not resolve")]
+    [InlineData(new[] { "serve", "--tls-cert", "/etc/hostname" }, "--tls-cert /etc/hostname holds no private key: give its PEM key file with --tls-key")]
     [InlineData(new[] { "serve", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "serve", "--port" }, "option '--port' needs a value")]
     [InlineData(new[] { "serve", "--tls-key", "k.pem" }, "--tls-key needs --tls-cert")]
@@ -36,8 +37,9 @@ public class ArgumentErrorTests
         var (code, run) = await CliRun.RunAsync("", args);
         Assert.Equal(64, code);
         var lines = run.Error.TrimEnd().Split('\n');
-        Assert.Equal(2, lines.Length); // the error, then where to find the usage
+        Assert.Single(lines); // the error, and where to find the usage, on one line
         Assert.StartsWith("duplex: " + message, lines[0]);
+        Assert.Contains("--help' lists", lines[0]);
         Assert.DoesNotContain("   at ", run.Error);
     }
 
@@ -309,6 +311,31 @@ public class ProcessTests
     }
 
     [Fact]
+    public async Task Serve_listens_on_a_host_name_and_logs_a_close_without_reason_in_single_spaces()
+    {
+        using var process = Process.Start(Duplex("serve", "--host", "localhost", "--port", "0"))!;
+        try
+        {
+            string url = "";
+            while (url == "" && await process.StandardError.ReadLineAsync() is { } line)
+                if (line.IndexOf("serving ", StringComparison.Ordinal) is int at and >= 0)
+                    url = line[(at + 8)..].Split(' ')[0];
+            Assert.StartsWith("ws://127.0.0.1:", url);
+            await using (var ws = await WebSocketClient.ConnectAsync(new Uri(url)))
+                await ws.CloseAsync(CloseStatus.NormalClosure);
+            string? closeLine = null;
+            while (closeLine is null && await process.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) is { } line)
+                if (line.Contains(" close ", StringComparison.Ordinal))
+                    closeLine = line;
+            Assert.Contains(" /echo 1000 after ", closeLine);
+        }
+        finally
+        {
+            process.Kill();
+        }
+    }
+
+    [Fact]
     public async Task Sigterm_stops_serve_gracefully_closing_clients_with_1001()
     {
         using var process = Process.Start(Duplex("serve", "--port", "0"))!;
@@ -405,6 +432,31 @@ public class BenchTests
         for (int i = 0; i < 200 && log.Count(l => l.StartsWith("close ", StringComparison.Ordinal)) < count; i++)
             await Task.Delay(50);
         return log.Where(l => l.StartsWith("close ", StringComparison.Ordinal)).ToList();
+    }
+
+    [Fact]
+    public async Task A_refused_upgrade_fails_the_run_with_the_http_status()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        foreach (var mode in new[] { "echo", "handshake" })
+        {
+            var (code, run) = await CliRun.RunAsync("", "bench", mode, server.Url("/nowhere").ToString(), "--duration", "0.5", "--warmup", "0", "--quiet");
+            Assert.Equal(69, code);
+            Assert.Contains("404", run.Error);
+            Assert.Single(run.Error.TrimEnd().Split('\n'));
+        }
+    }
+
+    [Fact]
+    public async Task Latencies_are_printed_in_one_unit_and_the_warm_up_says_so()
+    {
+        await using var server = await Loopback.StartEchoServerAsync();
+        var (code, run) = await CliRun.RunAsync("", "bench", "echo", server.Url().ToString(), "--connections", "2", "--in-flight", "1",
+            "--duration", "1", "--warmup", "1.5");
+        Assert.True(code == 0, run.Error + run.Out);
+        string latency = run.Out.Split('\n').Single(l => l.TrimStart().StartsWith("latency", StringComparison.Ordinal));
+        Assert.Matches(@"latency\s+(µs|ms): p50 [0-9.]+  p90 [0-9.]+  p99 [0-9.]+  p99\.9 [0-9.]+$", latency.TrimEnd());
+        Assert.Contains("warming up", run.Error); // the progress line, before anything is measured
     }
 
     [Fact]

@@ -75,7 +75,7 @@ internal static class BenchCommand
             a.Int("connections", 100, 1, 20_000), a.Int("in-flight", 16, 1, 4096), a.Int("size", 32, 0, 64 << 20), a.Flag("text"),
             TimeSpan.FromSeconds(a.Seconds("duration", 10, 0.1, 86_400)), TimeSpan.FromSeconds(a.Seconds("warmup", 3, 0, 3600)));
         var result = await EchoLoad.RunAsync(settings, progress is null ? null : (seconds, count) =>
-            progress.Write($"\r  {seconds,5:0.0} s  {(seconds > 0 ? count / seconds : 0),12:N0} msg/s   "), stop);
+            progress.Write(ProgressLine(seconds, count, "msg/s")), stop);
         progress?.WriteLine();
         double rate = result.Messages / result.Seconds;
         double megabytes = rate * settings.Size / 1e6;
@@ -152,7 +152,7 @@ internal static class BenchCommand
         int parallel = a.Int("parallel", 4, 1, 1024);
         var duration = TimeSpan.FromSeconds(a.Seconds("duration", 5, 0.1, 86_400));
         var result = await HandshakeLoad.RunAsync(uri, parallel, duration, TimeSpan.FromSeconds(a.Seconds("warmup", 1, 0, 3600)),
-            progress is null ? null : (seconds, count) => progress.Write($"\r  {seconds,5:0.0} s  {(seconds > 0 ? count / seconds : 0),10:N0} handshakes/s   "), stop);
+            progress is null ? null : (seconds, count) => progress.Write(ProgressLine(seconds, count, "handshakes/s")), stop);
         progress?.WriteLine();
         double rate = result.Completed / result.Seconds;
         if (json)
@@ -191,7 +191,7 @@ internal static class BenchCommand
         int? pid = a.Value("pid") is null ? null : a.Int("pid", 0, 1, int.MaxValue);
         var result = await FanoutLoad.RunAsync(uri, subscribers, a.Int("size", 100, 0, 1 << 20),
             TimeSpan.FromSeconds(a.Seconds("duration", 10, 0.1, 86_400)), pid,
-            progress is null ? null : (seconds, count) => progress.Write($"\r  {seconds,5:0.0} s  {count / seconds,12:N0} deliveries/s   "), stop,
+            progress is null ? null : (seconds, count) => progress.Write(ProgressLine(seconds, count, "deliveries/s")), stop,
             a.Value("publish-to") is { } other ? ParseUrl(other, "--publish-to") : null);
         progress?.WriteLine();
         double rate = result.Delivered / result.Seconds;
@@ -276,13 +276,19 @@ internal static class BenchCommand
 
     private static double Mib(long bytes) => bytes < 0 ? double.NaN : bytes / 1048576.0;
 
-    private static string Latency(Histogram h) =>
-        string.Create(CultureInfo.InvariantCulture,
-            $"p50 {Micro(h.Percentile(50))}  p90 {Micro(h.Percentile(90))}  p99 {Micro(h.Percentile(99))}  p99.9 {Micro(h.Percentile(99.9))}");
+    // The live line on stderr: seconds measured so far, or (negative) the warm-up's seconds left.
+    private static string ProgressLine(double seconds, long count, string unit) => seconds < 0
+        ? string.Create(CultureInfo.InvariantCulture, $"\r  warming up: {-seconds,4:0} s left, not measured yet          ")
+        : string.Create(CultureInfo.InvariantCulture, $"\r  {seconds,5:0.0} s  {(seconds > 0 ? count / seconds : 0),12:N0} {unit}          ");
 
-    private static string Micro(long nanoseconds) => nanoseconds >= 10_000_000
-        ? $"{nanoseconds / 1e6:0.#} ms"
-        : $"{nanoseconds / 1e3:0.#} µs";
+    // One unit for the whole line: milliseconds once the slowest percentile reaches 10 ms.
+    private static string Latency(Histogram h)
+    {
+        long[] values = [h.Percentile(50), h.Percentile(90), h.Percentile(99), h.Percentile(99.9)];
+        bool ms = values[3] >= 10_000_000;
+        string F(long ns) => ms ? (ns / 1e6).ToString("0.##", CultureInfo.InvariantCulture) : (ns / 1e3).ToString("0.#", CultureInfo.InvariantCulture);
+        return $"{(ms ? "ms" : "µs")}: p50 {F(values[0])}  p90 {F(values[1])}  p99 {F(values[2])}  p99.9 {F(values[3])}";
+    }
 
     private static void WriteLatency(Utf8JsonWriter w, Histogram h)
     {

@@ -56,7 +56,7 @@ internal static class EchoLoad
             {
                 long now = Stopwatch.GetTimestamp();
                 long count = workers.Sum(w => Volatile.Read(ref w.Measured));
-                double measuredSeconds = Math.Max(0, (Math.Min(now, measureTo) - measureFrom) / (double)Stopwatch.Frequency);
+                double measuredSeconds = (Math.Min(now, measureTo) - measureFrom) / (double)Stopwatch.Frequency; // < 0: warming up
                 progress(measuredSeconds, count);
             }
         }

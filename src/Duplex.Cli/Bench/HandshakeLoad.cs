@@ -12,7 +12,8 @@ internal static class HandshakeLoad
     {
         long measureFrom = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
         long measureTo = measureFrom + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        long completed = 0, errors = 0;
+        long completed = 0, errors = 0, succeeded = 0;
+        Exception? firstError = null;
         var histograms = new Histogram[parallel];
         var workers = Enumerable.Range(0, parallel).Select(w => Task.Run(async () =>
         {
@@ -25,6 +26,7 @@ internal static class HandshakeLoad
                     // Upgrade, then close cleanly: close 1000, the server's close frame and its FIN.
                     await (await RawConnection.OpenAsync(uri, stop)).DisposeAsync();
                     long ended = Stopwatch.GetTimestamp();
+                    Interlocked.Increment(ref succeeded);
                     if (started >= measureFrom && ended <= measureTo)
                     {
                         Interlocked.Increment(ref completed);
@@ -34,6 +36,7 @@ internal static class HandshakeLoad
                 catch (Exception e) when (BenchClient.IsFailure(e) || e is System.Security.Authentication.AuthenticationException)
                 {
                     Interlocked.Increment(ref errors);
+                    Interlocked.CompareExchange(ref firstError, e, null);
                 }
             }
         }, stop)).ToArray();
@@ -42,8 +45,10 @@ internal static class HandshakeLoad
         {
             await Task.WhenAny(all, Task.Delay(1000, stop)).ContinueWith(_ => { }, TaskScheduler.Default);
             long now = Stopwatch.GetTimestamp();
-            progress?.Invoke(Math.Max(0, (Math.Min(now, measureTo) - measureFrom) / (double)Stopwatch.Frequency), Interlocked.Read(ref completed));
+            progress?.Invoke((Math.Min(now, measureTo) - measureFrom) / (double)Stopwatch.Frequency, Interlocked.Read(ref completed)); // < 0: warming up
         }
+        if (succeeded == 0 && firstError is not null)
+            throw BenchClient.NoConnection(uri, firstError); // every attempt failed: say why (a 404 gives its status)
         var merged = new Histogram();
         foreach (var h in histograms)
             merged.Add(h);

@@ -256,7 +256,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             await connection.DisposeAsync().ConfigureAwait(false);
             _connections.TryRemove(connection, out _);
             if (label is not null)
-                Log($"close {label} {(int?)connection.CloseStatus} {connection.CloseReason} after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+                Log($"close {label} {(int?)connection.CloseStatus}{(string.IsNullOrEmpty(connection.CloseReason) ? "" : " " + connection.CloseReason)} after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
             ConnectionEnded();
         }
     }
