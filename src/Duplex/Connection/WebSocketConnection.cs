@@ -26,7 +26,12 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     private TaskCompletionSource? _completed;     // made on first use: most connections are never awaited
     private ConnectionTimers.Entry? _timers;
     private int _disposed;
-    private bool _mayHaveMore = true;              // the last read filled its buffer: more may be there now
+    // Under the receive lock. False only right after a read that did not fill its buffer: the
+    // socket was drained then, so the receive waits for the next edge instead of reading again.
+    // Every read must set it: the keep-alive's read-ahead once drained a full buffer without doing
+    // so, a stale false then made the receive wait for an edge that never came while bytes sat in
+    // the socket (a client that paused receiving stalled for good).
+    private bool _mayHaveMore = true;
     private Task? _readAheadWait;                  // a wait for bytes that a read-ahead started and nobody holds
 
     /// <summary>
@@ -273,9 +278,11 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
             }
             else
             {
-                read = _transport.TryRead(_protocol.GetReceiveMemory().Span);
+                var available = _protocol.GetReceiveMemory();
+                read = _transport.TryRead(available.Span);
                 if (read >= 0)
                 {
+                    _mayHaveMore = read == available.Length;
                     Received(read);
                     return true;
                 }
@@ -289,7 +296,9 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                 }
                 await wait.ConfigureAwait(false);
             }
-            read = await _transport.ReadAsync(_protocol.GetReceiveMemory(), CancellationToken.None).ConfigureAwait(false);
+            var memory = _protocol.GetReceiveMemory();
+            read = await _transport.ReadAsync(memory, CancellationToken.None).ConfigureAwait(false);
+            _mayHaveMore = read == memory.Length;
         }
         catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
         {

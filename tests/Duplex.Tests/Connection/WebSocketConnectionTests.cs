@@ -267,6 +267,51 @@ public class WebSocketConnectionTests
         Assert.Equal("late", (await server.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_receiver_that_pauses_while_keep_alive_reads_ahead_still_gets_every_message(bool eventLoop)
+    {
+        // The stall this guards against: the read-ahead drained a full buffer without noting that
+        // more could be there, and the next receive waited for an edge that never came while the
+        // socket held bytes (seen with a HubClient whose queue was full for a while).
+        // A small message first (the client's read of it drains the socket), then a burst small
+        // enough to sit whole in the client's socket buffer, then nothing more: no new bytes, so
+        // no new edge, will come; only what is already there can be read.
+        const int count = 5;
+        var payload = new byte[16 * 1024];
+        await using var server = await Loopback.StartEchoServerAsync(configure: s => s.Map("/burst", async (ws, _, _) =>
+        {
+            await Task.Delay(200); // after the handshake's bytes, so the client reads it on its own
+            await ws.SendTextAsync("hello");
+            await Task.Delay(300);
+            for (int i = 0; i < count; i++)
+            {
+                payload[0] = (byte)i;
+                await ws.SendBinaryAsync(payload);
+            }
+            while (!(await ws.ReceiveAsync()).IsClose)
+            {
+            }
+        }));
+        await using var client = await WebSocketClient.ConnectAsync(server.Url("/burst"), new WebSocketClientOptions
+        {
+            UseEventLoop = eventLoop,
+            // Keep-alive on but no ping in the test (a pong would bring new bytes, and with them an
+            // edge); the short close timeout makes the timer that reads ahead tick every 50 ms.
+            KeepAliveInterval = TimeSpan.FromSeconds(30),
+            CloseTimeout = TimeSpan.FromMilliseconds(400),
+        });
+        Assert.Equal("hello", (await client.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
+        await Task.Delay(1300); // the application does not receive; keep-alive ticks read ahead meanwhile
+        for (int i = 0; i < count; i++)
+        {
+            var message = await client.ReceiveAsync().AsTask().WaitAsync(Wait);
+            Assert.Equal(MessageType.Binary, message.Type);
+            Assert.Equal((byte)i, message.Payload.Span[0]);
+        }
+    }
+
     [Fact]
     public async Task Cancelling_a_receive_aborts_the_connection()
     {
