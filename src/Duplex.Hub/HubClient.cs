@@ -1,12 +1,38 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Threading.Channels;
 
 namespace Duplex.Hub;
 
 /// <summary>A message received from a hub channel: its place is (<see cref="Epoch"/>, <see cref="Offset"/>).</summary>
-public sealed record HubChannelMessage(string Channel, string Epoch, long Offset, JsonElement Data, string From, DateTimeOffset Time);
+public sealed record HubChannelMessage(string Channel, string Epoch, long Offset, JsonElement Data, string From, DateTimeOffset Time)
+{
+    /// <summary>The data as a <typeparamref name="T"/>, with source-generated metadata (trimming and AOT friendly).</summary>
+    public T? GetData<T>(JsonTypeInfo<T> typeInfo) => Data.Deserialize(typeInfo);
+
+    /// <summary>The data as a <typeparamref name="T"/> (reflection-based serialization).</summary>
+    public T? GetData<T>(JsonSerializerOptions? options = null) => Data.Deserialize<T>(options);
+}
+
+/// <summary>A page of a channel's history, oldest first; <see cref="Before"/> asks for the page before it when <see cref="More"/>.</summary>
+public sealed record HubHistory(string Channel, IReadOnlyList<HubChannelMessage> Messages, bool More, long? Before);
+
+/// <summary>A member of a channel: its client id and the <c>info</c> it joined with.</summary>
+public sealed record HubPresenceMember(string Client, JsonElement? Info);
+
+/// <summary>Someone joined (<see cref="Joined"/>) or left a channel this client is in.</summary>
+public sealed record HubPresenceEvent(string Channel, string Client, bool Joined, JsonElement? Info);
+
+/// <summary>The client is connected: its (new) client id, and whether this is a reconnection.</summary>
+public sealed record HubConnected(string ClientId, bool Reconnected);
+
+/// <summary>The connection was lost (the client reconnects by itself): how it ended, when that is known.</summary>
+public sealed record HubDisconnected(int? CloseStatus, string? CloseReason, Exception? Error);
+
+/// <summary>After a reconnect, a channel's missed messages (<see cref="Missed"/> of them) are replayed: nothing was lost.</summary>
+public sealed record HubRecovered(string Channel, long Missed);
 
 /// <summary>
 /// A channel's missed messages could not be recovered after a reconnect: they left the history,
@@ -39,6 +65,16 @@ public sealed class HubClientOptions
 
     /// <summary>How long a request waits for its answer. Default 30 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Messages received and not yet read through <see cref="HubClient.ReadAllAsync"/>. Default
+    /// 10,000. When it is full the client stops reading its connection until the application
+    /// reads: nothing is dropped here; the hub's own bound on what waits for a slow client then
+    /// applies (it closes the connection with 1013), and the client reconnects and recovers the
+    /// rest from history. Answers to requests wait behind the queue too, so read messages on a
+    /// task of their own rather than between awaited requests.
+    /// </summary>
+    public int MaxQueuedMessages { get; set; } = 10_000;
 }
 
 /// <summary>
@@ -59,7 +95,7 @@ public sealed class HubClient : IAsyncDisposable
     // Per channel joined: the position of the last message delivered (epoch and offset) and the join's info.
     private readonly ConcurrentDictionary<string, ChannelState> _channels = new();
     private sealed record ChannelState(string? Epoch, long LastOffset, string? Info);
-    private readonly Channel<HubChannelMessage> _messages = Channel.CreateUnbounded<HubChannelMessage>(new() { SingleReader = true });
+    private readonly Channel<HubChannelMessage> _messages; // bounded: MaxQueuedMessages, the read loop waits when full
     private TaskCompletionSource<WebSocketConnection> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _run;
     private int _nextId;
@@ -68,6 +104,12 @@ public sealed class HubClient : IAsyncDisposable
     {
         _uri = uri;
         _options = options;
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxQueuedMessages, 1);
+        _messages = Channel.CreateBounded<HubChannelMessage>(new BoundedChannelOptions(options.MaxQueuedMessages)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleWriter = true,
+        });
         _run = RunAsync();
     }
 
@@ -90,14 +132,52 @@ public sealed class HubClient : IAsyncDisposable
     /// <summary>This connection's client id (it changes when the client reconnects).</summary>
     public string? ClientId { get; private set; }
 
+    /// <summary>Messages received and waiting to be read (at most <see cref="HubClientOptions.MaxQueuedMessages"/>).</summary>
+    public int QueuedMessages => _messages.Reader.Count;
+
     /// <summary>How many times the client has reconnected.</summary>
     public int Reconnects { get; private set; }
 
+    // The events are raised on the client's read loop: handlers must return quickly, and one
+    // that throws does not stop the client.
+
     /// <summary>
-    /// Raised (on the client's read loop: return quickly) when a channel's missed messages could
-    /// not be recovered after a reconnect. Messages go on arriving from the new position.
+    /// A channel's missed messages could not be recovered after a reconnect: its position is
+    /// lost. Messages go on arriving from the new position.
     /// </summary>
-    public event Action<HubRecoveryFailed>? RecoveryFailed;
+    public event Action<HubRecoveryFailed>? PositionLost;
+
+    /// <summary>The former name of <see cref="PositionLost"/>.</summary>
+    [Obsolete("Use PositionLost.")]
+    public event Action<HubRecoveryFailed>? RecoveryFailed
+    {
+        add => PositionLost += value;
+        remove => PositionLost -= value;
+    }
+
+    /// <summary>Connected, or connected again (after which every channel is joined again).</summary>
+    public event Action<HubConnected>? Connected;
+
+    /// <summary>The connection was lost; the client is about to reconnect (not raised on dispose).</summary>
+    public event Action<HubDisconnected>? Disconnected;
+
+    /// <summary>After a reconnect, a channel's missed messages follow: nothing was lost.</summary>
+    public event Action<HubRecovered>? Recovered;
+
+    /// <summary>Someone joined or left a channel this client is in (channels of up to 1,000 members).</summary>
+    public event Action<HubPresenceEvent>? PresenceChanged;
+
+    private static void Raise<T>(Action<T>? handler, T value)
+    {
+        try
+        {
+            handler?.Invoke(value);
+        }
+        catch (Exception)
+        {
+            // The application's handler failed: the client goes on regardless.
+        }
+    }
 
     /// <summary>Joins a channel; returns its latest offset. Messages published from then on arrive through <see cref="ReadAllAsync"/>.</summary>
     public async Task<long> JoinAsync(string channel, object? info = null, CancellationToken cancellationToken = default)
@@ -131,9 +211,61 @@ public sealed class HubClient : IAsyncDisposable
     }
 
     /// <summary>Publishes data (serialized as JSON); returns the message's offset once the hub has accepted it.</summary>
-    public async Task<long> PublishAsync(string channel, object? data, CancellationToken cancellationToken = default)
+    public Task<long> PublishAsync(string channel, object? data, CancellationToken cancellationToken = default) =>
+        PublishJsonAsync(channel, JsonSerializer.Serialize(data), cancellationToken);
+
+    /// <summary>Publishes data serialized with source-generated metadata; returns the message's offset once the hub has accepted it.</summary>
+    public Task<long> PublishAsync<T>(string channel, T data, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken = default) =>
+        PublishJsonAsync(channel, JsonSerializer.Serialize(data, typeInfo), cancellationToken);
+
+    /// <summary>
+    /// A page of the channel's history, oldest first: at most <paramref name="limit"/> messages
+    /// (default: the hub's history size), older than offset <paramref name="before"/> when given.
+    /// </summary>
+    public async Task<HubHistory> HistoryAsync(string channel, int? limit = null, long? before = null, CancellationToken cancellationToken = default)
     {
-        string json = JsonSerializer.Serialize(data);
+        var answer = await RequestAsync(w =>
+        {
+            w.WriteString("type", "history");
+            w.WriteString("channel", channel);
+            if (limit is int l)
+                w.WriteNumber("limit", l);
+            if (before is long b)
+                w.WriteNumber("before", b);
+        }, cancellationToken).ConfigureAwait(false);
+        var messages = answer.GetProperty("messages").EnumerateArray().Select(ChannelMessage).ToList();
+        bool more = answer.TryGetProperty("more", out var m) && m.GetBoolean();
+        long? next = answer.TryGetProperty("before", out var n) && n.ValueKind == JsonValueKind.Number ? n.GetInt64() : null;
+        return new HubHistory(channel, messages, more, next);
+    }
+
+    /// <summary>The channel's members (on every node of a scale-out), with the info each joined with.</summary>
+    public async Task<IReadOnlyList<HubPresenceMember>> PresenceAsync(string channel, CancellationToken cancellationToken = default)
+    {
+        var answer = await RequestAsync(w =>
+        {
+            w.WriteString("type", "presence");
+            w.WriteString("channel", channel);
+        }, cancellationToken).ConfigureAwait(false);
+        return answer.GetProperty("members").EnumerateArray()
+            .Select(member => new HubPresenceMember(member.GetProperty("client").GetString() ?? "", Info(member)))
+            .ToList();
+    }
+
+    private static JsonElement? Info(JsonElement element) =>
+        element.TryGetProperty("info", out var info) && info.ValueKind != JsonValueKind.Null ? info.Clone() : null;
+
+    // A `message` object (an event, or an entry of a history page), copied out of its document.
+    private static HubChannelMessage ChannelMessage(JsonElement root) => new(
+        root.GetProperty("channel").GetString()!,
+        root.TryGetProperty("epoch", out var e) ? e.GetString() ?? "" : "",
+        root.GetProperty("offset").GetInt64(),
+        root.GetProperty("data").Clone(),
+        root.TryGetProperty("from", out var from) ? from.GetString() ?? "" : "",
+        root.GetProperty("time").GetDateTimeOffset());
+
+    private async Task<long> PublishJsonAsync(string channel, string json, CancellationToken cancellationToken)
+    {
         var answer = await RequestAsync(w =>
         {
             w.WriteString("type", "publish");
@@ -190,6 +322,7 @@ public sealed class HubClient : IAsyncDisposable
         while (!_stop.IsCancellationRequested && !_disposing)
         {
             WebSocketConnection? ws = null;
+            Exception? error = null;
             try
             {
                 ws = await WebSocketClient.ConnectAsync(_uri, _options.Connection, _stop.Token).ConfigureAwait(false);
@@ -198,19 +331,24 @@ public sealed class HubClient : IAsyncDisposable
             }
             catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
             {
+                error = e;
                 if (e is WebSocketHandshakeException { StatusCode: 401 or 403 })
                     _connected.TrySetException(e); // refused: retrying will not help the first connect
             }
             finally
             {
+                bool wasConnected = false;
                 if (ws is not null)
                 {
                     await ws.DisposeAsync().ConfigureAwait(false);
-                    if (_connected.Task.IsCompletedSuccessfully)
+                    wasConnected = _connected.Task.IsCompletedSuccessfully;
+                    if (wasConnected)
                         _connected = new TaskCompletionSource<WebSocketConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
                 foreach (var request in _pending.Values)
                     request.TrySetException(new WebSocketClosedException("The hub connection was lost; the request may not have been done."));
+                if (wasConnected && !_disposing && !_stop.IsCancellationRequested)
+                    Raise(Disconnected, new HubDisconnected((int?)ws!.CloseStatus, ws.CloseReason, error));
             }
             if (_stop.IsCancellationRequested || _disposing)
                 break;
@@ -244,19 +382,21 @@ public sealed class HubClient : IAsyncDisposable
                     ClientId = root.GetProperty("client").GetString();
                     await RejoinAsync(ws).ConfigureAwait(false);
                     _connected.TrySetResult(ws);
+                    Raise(Connected, new HubConnected(ClientId ?? "", Reconnects > 0));
                     break;
                 case "message":
-                    string channel = root.GetProperty("channel").GetString()!;
-                    string epoch = root.TryGetProperty("epoch", out var e) ? e.GetString() ?? "" : "";
-                    long offset = root.GetProperty("offset").GetInt64();
+                    var received = ChannelMessage(root);
                     // Offsets compare within one epoch only: a message of another epoch is a new
                     // stream (the rejoin's answer has said so), never one already seen.
-                    if (_channels.TryGetValue(channel, out var state) && (state.Epoch != epoch || offset > state.LastOffset))
+                    if (_channels.TryGetValue(received.Channel, out var state) && (state.Epoch != received.Epoch || received.Offset > state.LastOffset))
                     {
-                        _channels[channel] = state with { Epoch = epoch, LastOffset = offset };
-                        await _messages.Writer.WriteAsync(new HubChannelMessage(channel, epoch, offset, root.GetProperty("data").Clone(),
-                            root.GetProperty("from").GetString() ?? "", root.GetProperty("time").GetDateTimeOffset())).ConfigureAwait(false);
+                        _channels[received.Channel] = state with { Epoch = received.Epoch, LastOffset = received.Offset };
+                        await _messages.Writer.WriteAsync(received, _stop.Token).ConfigureAwait(false); // waits while the queue is full
                     }
+                    break;
+                case "joined" or "left":
+                    Raise(PresenceChanged, new HubPresenceEvent(root.GetProperty("channel").GetString() ?? "",
+                        root.GetProperty("client").GetString() ?? "", root.GetProperty("type").GetString() == "joined", Info(root)));
                     break;
                 case "ok" or "error":
                     if (!root.TryGetProperty("id", out var id) || id.GetString() is not { } key)
@@ -302,20 +442,18 @@ public sealed class HubClient : IAsyncDisposable
 
     private void Rejoined(string channel, JsonElement answer)
     {
-        if (answer.GetProperty("type").GetString() != "ok" || !answer.TryGetProperty("recovered", out var recovered) || recovered.GetBoolean()
+        if (answer.GetProperty("type").GetString() != "ok" || !answer.TryGetProperty("recovered", out var recovered)
             || !_channels.TryGetValue(channel, out var state))
             return;
+        if (recovered.GetBoolean())
+        {
+            Raise(Recovered, new HubRecovered(channel, answer.TryGetProperty("missed", out var missed) ? missed.GetInt64() : 0));
+            return;
+        }
         string epoch = answer.GetProperty("epoch").GetString() ?? "";
         long offset = answer.GetProperty("offset").GetInt64();
         _channels[channel] = state with { Epoch = epoch, LastOffset = offset };
-        try
-        {
-            RecoveryFailed?.Invoke(new HubRecoveryFailed(channel, state.Epoch, state.LastOffset, epoch, offset));
-        }
-        catch (Exception)
-        {
-            // The application's handler failed: the stream goes on regardless.
-        }
+        Raise(PositionLost, new HubRecoveryFailed(channel, state.Epoch, state.LastOffset, epoch, offset));
     }
 
     /// <summary>Closes the connection with 1000 (waiting at most its close timeout), then stops for good.</summary>

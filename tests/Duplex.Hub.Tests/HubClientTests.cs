@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Duplex.Testing;
 
 namespace Duplex.Hub.Tests;
@@ -41,7 +43,7 @@ public class HubClientTests
         var endPoint = server.LocalEndPoint!;
         await using var client = await HubClient.ConnectAsync(server.Url("/hub"), new HubClientOptions { InitialBackoff = TimeSpan.FromMilliseconds(100) });
         var failures = new ConcurrentQueue<HubRecoveryFailed>();
-        client.RecoveryFailed += failures.Enqueue;
+        client.PositionLost += failures.Enqueue;
         await client.JoinAsync("room");
         for (int i = 1; i <= 5; i++)
             await client.PublishAsync("room", $"before {i}");
@@ -89,6 +91,10 @@ public class HubClientTests
             return hub.HandleAsync(ws, request, stopping);
         }, hub.RouteOptions));
         await using var client = await HubClient.ConnectAsync(server.Url("/hub"), new HubClientOptions { InitialBackoff = TimeSpan.FromMilliseconds(100) });
+        var events = new ConcurrentQueue<string>();
+        client.Disconnected += d => events.Enqueue($"disconnected {d.CloseStatus}");
+        client.Connected += c => events.Enqueue(c.Reconnected ? "connected again" : "connected");
+        client.Recovered += r => events.Enqueue($"recovered {r.Channel} {r.Missed}");
         await client.JoinAsync("news");
         await using var publisher = await HubClient.ConnectAsync(server.Url("/hub"));
         await publisher.JoinAsync("news");
@@ -111,6 +117,9 @@ public class HubClientTests
             Assert.Equal(expected, messages.Current.Data.GetInt64());
         }
         Assert.True(client.Reconnects >= 1);
+        Assert.Contains(events, e => e == "disconnected 1006");
+        Assert.Contains(events, e => e == "connected again");
+        Assert.Contains(events, e => e == "recovered news 3");
         Assert.Equal(5, await client.PublishAsync("news", 5)); // usable again after reconnecting
         Assert.True(await messages.MoveNextAsync());
         Assert.Equal(5, messages.Current.Offset);
@@ -138,4 +147,77 @@ public class HubClientTests
         Assert.NotNull(closed);
         Assert.Contains(" /hub 1000 ", closed);
     }
+
+    public sealed record Note(string Text, int Stars);
+
+    [Fact]
+    public async Task Presence_history_and_typed_data()
+    {
+        var (server, _) = await HubServer.StartAsync();
+        await using var _s = server;
+        await using var ada = await HubClient.ConnectAsync(server.Url("/hub"));
+        var seen = new ConcurrentQueue<HubPresenceEvent>();
+        ada.PresenceChanged += seen.Enqueue;
+        await ada.JoinAsync("room", new { name = "ada" });
+        await using var bob = await HubClient.ConnectAsync(server.Url("/hub"));
+        await bob.JoinAsync("room", new { name = "bob" });
+
+        var members = await ada.PresenceAsync("room");
+        Assert.Equal(new[] { "ada", "bob" }, members.Select(m => m.Info!.Value.GetProperty("name").GetString()).Order());
+        Assert.Contains(members, m => m.Client == bob.ClientId);
+        for (int i = 0; i < 200 && !seen.Any(e => e.Joined && e.Client == bob.ClientId); i++)
+            await Task.Delay(25);
+        Assert.Equal("bob", Assert.Single(seen, e => e.Joined && e.Client == bob.ClientId).Info!.Value.GetProperty("name").GetString());
+
+        for (int i = 1; i <= 5; i++)
+            await bob.PublishAsync("room", new Note($"note {i}", i), TestJson.Default.Note);
+        var last = await ada.HistoryAsync("room", limit: 2);
+        Assert.Equal([4L, 5L], last.Messages.Select(m => m.Offset));
+        Assert.True(last.More);
+        Assert.Equal(new Note("note 5", 5), last.Messages[1].GetData(TestJson.Default.Note));
+        var earlier = await ada.HistoryAsync("room", limit: 10, before: last.Before);
+        Assert.Equal([1L, 2L, 3L], earlier.Messages.Select(m => m.Offset));
+        Assert.False(earlier.More);
+        Assert.Equal(new Note("note 1", 1), earlier.Messages[0].GetData<Note>());
+
+        await bob.LeaveAsync("room");
+        for (int i = 0; i < 200 && !seen.Any(e => !e.Joined && e.Client == bob.ClientId); i++)
+            await Task.Delay(25);
+        Assert.Contains(seen, e => !e.Joined && e.Client == bob.ClientId);
+        Assert.Single(await ada.PresenceAsync("room"));
+    }
+
+    [Fact]
+    public async Task The_receive_queue_is_bounded_and_a_client_that_reads_late_still_gets_everything_once_in_order()
+    {
+        var (server, _) = await HubServer.StartAsync(new HubOptions { MaxQueuedMessages = 50, HistorySize = 1000 });
+        await using var _s = server;
+        await using var reader = await HubClient.ConnectAsync(server.Url("/hub"), new HubClientOptions
+        {
+            MaxQueuedMessages = 5,
+            InitialBackoff = TimeSpan.FromMilliseconds(50),
+        });
+        await reader.JoinAsync("feed");
+        await using var publisher = await HubClient.ConnectAsync(server.Url("/hub"));
+        await publisher.JoinAsync("feed");
+        string padding = new('x', 16 * 1024); // enough to fill the sockets' buffers, so the hub's bound is reached
+        const int count = 400;
+        for (int i = 1; i <= count; i++)
+            await publisher.PublishAsync("feed", new { i, padding });
+        await Task.Delay(300);
+        Assert.InRange(reader.QueuedMessages, 1, 5); // the application has read nothing: the queue holds its bound
+
+        var offsets = new List<long>();
+        await foreach (var m in reader.ReadAllAsync(new CancellationTokenSource(Wait).Token))
+        {
+            Assert.Equal(m.Offset, m.Data.GetProperty("i").GetInt64());
+            offsets.Add(m.Offset);
+            if (offsets.Count == count)
+                break;
+        }
+        Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), offsets);
+    }
 }
+
+[JsonSerializable(typeof(HubClientTests.Note))]
+internal sealed partial class TestJson : JsonSerializerContext;
