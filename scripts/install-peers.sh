@@ -31,7 +31,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-if command -v npm >/dev/null 2>&1 && [ ! -d tests/peers/node/node_modules/ws ]; then
+if command -v npm >/dev/null 2>&1 && { [ ! -d tests/peers/node/node_modules/ws ] || [ ! -d tests/peers/node/node_modules/typescript ]; }; then
   echo "install-peers: installing the npm packages of tests/peers/node"
   (cd tests/peers/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) \
     || echo "install-peers: npm ci in tests/peers/node failed" >&2

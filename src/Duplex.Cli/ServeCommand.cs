@@ -184,6 +184,12 @@ internal static class ServeCommand
         string chat = ReadResource("wwwroot/index.html"), echoPage = ReadResource("wwwroot/echo.html");
         server.MapHttp("/", _ => ValueTask.FromResult(new HttpReply(200, chat, "text/html; charset=utf-8")));
         server.MapHttp("/echo.html", _ => ValueTask.FromResult(new HttpReply(200, echoPage, "text/html; charset=utf-8")));
+        // The browser client for the hub, for this page and any other web app (hence CORS: an
+        // ES module imported from another origin needs it), with its TypeScript declarations.
+        string hubScript = ReadResource("wwwroot/duplex-hub.js"), hubTypes = ReadResource("wwwroot/duplex-hub.d.ts");
+        KeyValuePair<string, string>[] shared = [new("Access-Control-Allow-Origin", "*"), new("Cache-Control", "no-cache")];
+        server.MapHttp("/duplex-hub.js", _ => ValueTask.FromResult(new HttpReply(200, hubScript, "text/javascript; charset=utf-8") { Headers = shared }));
+        server.MapHttp("/duplex-hub.d.ts", _ => ValueTask.FromResult(new HttpReply(200, hubTypes, "text/plain; charset=utf-8") { Headers = shared }));
         server.MapHttp("/metrics", _ => ValueTask.FromResult(new HttpReply(200, hub.FormatMetrics(server), "text/plain; version=0.0.4; charset=utf-8")));
         server.MapHttp("/healthz", _ => ValueTask.FromResult(new HttpReply(200, "ok\n")));
         try

@@ -54,4 +54,8 @@ public sealed class WebSocketRequest
 }
 
 /// <summary>A plain HTTP answer from a route made with <see cref="WebSocketServer.MapHttp"/>.</summary>
-public sealed record HttpReply(int StatusCode, string Body, string ContentType = "text/plain; charset=utf-8");
+public sealed record HttpReply(int StatusCode, string Body, string ContentType = "text/plain; charset=utf-8")
+{
+    /// <summary>More response headers (such as Access-Control-Allow-Origin or Cache-Control).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>>? Headers { get; init; }
+}

@@ -16,7 +16,7 @@ public sealed partial class WebSocketServer
             return;
         }
         var reply = await handler(head).ConfigureAwait(false);
-        byte[] bytes = ServerHandshake.BuildResponse(reply.StatusCode, reply.Body, null, reply.ContentType);
+        byte[] bytes = ServerHandshake.BuildResponse(reply.StatusCode, reply.Body, reply.Headers, reply.ContentType);
         if (head.Method == "HEAD")
             bytes = bytes.AsSpan(0, bytes.AsSpan().IndexOf("\r\n\r\n"u8) + 4).ToArray();
         await stream.WriteAsync(bytes).ConfigureAwait(false);
