@@ -17,6 +17,7 @@ internal static class ServeCommand
           /hub       WebSocket: the pub/sub hub (docs/hub-protocol.md)
           /echo      WebSocket: sends every message back with its type
           /echo.html a page for trying /echo from a browser
+          /duplex-hub.js  the hub's browser client (ES module; types at /duplex-hub.d.ts)
           /metrics   Prometheus text format
           /healthz   plain HTTP: 'ok'
 

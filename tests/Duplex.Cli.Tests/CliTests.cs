@@ -618,3 +618,29 @@ public class SoakBenchTests
 public class SoakBenchCollection
 {
 }
+
+/// <summary>docs/cli.md shows each command's help as the program prints it.</summary>
+public class CliDocsTests
+{
+    [Theory]
+    [InlineData("duplex --help", "--help")]
+    [InlineData("duplex serve --help", "serve", "--help")]
+    [InlineData("duplex connect --help", "connect", "--help")]
+    [InlineData("duplex bench --help", "bench", "--help")]
+    [InlineData("duplex autobahn-client --help", "autobahn-client", "--help")]
+    public async Task Docs_cli_md_shows_the_help_the_program_prints(string title, params string[] args)
+    {
+        string root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Duplex.slnx")))
+            root = Path.GetDirectoryName(root.TrimEnd('/'))!;
+        string page = (await File.ReadAllTextAsync(Path.Combine(root, "docs", "cli.md"))).Replace("\r\n", "\n");
+        string head = $"## `{title}`\n\n```text\n";
+        int start = page.IndexOf(head, StringComparison.Ordinal);
+        Assert.True(start >= 0, $"docs/cli.md has no section '{title}'");
+        start += head.Length;
+        string documented = page[start..page.IndexOf("```\n", start, StringComparison.Ordinal)];
+        var (code, run) = await CliRun.RunAsync("", args);
+        Assert.Equal(0, code);
+        Assert.Equal(run.Out.Replace("\r\n", "\n").TrimEnd() + "\n", documented); // update docs/cli.md with the new help
+    }
+}

@@ -73,4 +73,31 @@ public class WrapperTests
                 process.Kill(entireProcessTree: true);
         }
     }
+
+    [Fact]
+    public async Task The_install_script_installs_a_tool_that_runs()
+    {
+        var directory = Directory.CreateTempSubdirectory("duplex-tool-");
+        try
+        {
+            var info = new ProcessStartInfo(Path.Combine(Root(), "scripts", "install.sh")) { RedirectStandardError = true, RedirectStandardOutput = true };
+            info.ArgumentList.Add("--tool-path");
+            info.ArgumentList.Add(directory.FullName);
+            using (var install = Process.Start(info)!)
+            {
+                string error = await install.StandardError.ReadToEndAsync().WaitAsync(TimeSpan.FromMinutes(4));
+                await install.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+                Assert.True(install.ExitCode == 0, error);
+            }
+            using var tool = Process.Start(new ProcessStartInfo(Path.Combine(directory.FullName, "duplex"), "version") { RedirectStandardOutput = true })!;
+            string version = await tool.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            await tool.WaitForExitAsync();
+            Assert.Equal(0, tool.ExitCode);
+            Assert.StartsWith("duplex ", version);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
 }
