@@ -149,7 +149,8 @@ public class ServeAndConnectTests
         string url = await serve.WaitForServingAsync();
         using var http = new HttpClient();
         string root = url.Replace("ws://", "http://").Replace("/echo", "/");
-        Assert.Contains("new WebSocket(", await http.GetStringAsync(root));
+        Assert.Contains("import { DuplexHub } from \"/duplex-hub.js\"", await http.GetStringAsync(root));
+        Assert.Contains("new WebSocket(", await http.GetStringAsync(root + "duplex-hub.js"));
         Assert.Equal("ok\n", await http.GetStringAsync(root + "healthz"));
         stop.Cancel();
         await serving;
