@@ -312,6 +312,30 @@ public class WebSocketConnectionTests
         }
     }
 
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(125, false)]
+    [InlineData(126, false)]
+    [InlineData(65_000, false)]   // a 16-bit length
+    [InlineData(70_000, false)]   // a 64-bit length, sent as a direct payload
+    [InlineData(300, true)]       // compressed
+    public async Task Text_given_as_a_string_arrives_exactly_from_both_roles(int approximateLength, bool compress)
+    {
+        // ASCII, two-, three- and four-byte UTF-8 (a surrogate pair), cut to about the length.
+        string unit = "ab é 中 😀 ";
+        string text = string.Concat(Enumerable.Repeat(unit, approximateLength / unit.Length + 1))[..approximateLength];
+        if (text.Length > 0 && char.IsHighSurrogate(text[^1]))
+            text = text[..^1];
+        var options = new WebSocketOptions { Compression = compress ? new PerMessageDeflateOptions() : null };
+        await using var pair = await ConnectionPair.CreateAsync(options, options);
+        await pair.Client.SendTextAsync(text);
+        var atServer = await pair.Server.ReceiveAsync().AsTask().WaitAsync(Wait);
+        Assert.Equal(MessageType.Text, atServer.Type);
+        Assert.Equal(text, atServer.GetText());
+        await pair.Server.SendTextAsync(text);
+        Assert.Equal(text, (await pair.Client.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
+    }
+
     [Fact]
     public async Task Cancelling_a_receive_aborts_the_connection()
     {
