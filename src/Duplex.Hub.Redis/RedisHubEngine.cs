@@ -64,6 +64,13 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         redis.ConnectionFailed += (_, e) => Log($"redis connection lost ({e.ConnectionType}, {e.FailureType}): publishes fail as unavailable until it is back");
         redis.ConnectionRestored += (_, e) =>
         {
+            // Only the pub/sub connection carries messages: while it was away some may have been
+            // missed. (Each restored connection used to start its own catch-up of every channel.)
+            if (e.ConnectionType != ConnectionType.Subscription)
+            {
+                Log($"redis connection restored ({e.ConnectionType})");
+                return;
+            }
             Log($"redis connection restored ({e.ConnectionType}): reading what each channel missed");
             CatchUpAll();
         };

@@ -105,6 +105,29 @@ public sealed class RedisHubTests : RedisEngineTests
     }
 
     [Fact]
+    public async Task Only_a_lost_pub_sub_connection_makes_a_node_read_its_channels_back()
+    {
+        var engine = await EngineAsync();
+        await ((IHubEngine)engine).SubscribeAsync("watched", new HubSubscriber { Deliver = _ => { } });
+        long CatchUps()
+        {
+            long count = -1;
+            ((IHubEngine)engine).WriteMetrics((name, _, _, value) => { if (name == "duplex_redis_catch_ups_total") count = value; });
+            return count;
+        }
+        long before = CatchUps();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Address + ",allowAdmin=true");
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"); // the commands' connection: nothing missed
+        await Task.Delay(2500);
+        Assert.Equal(before, CatchUps());
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub");
+        for (int i = 0; i < 100 && CatchUps() < before + 2; i++)
+            await Task.Delay(50);
+        await Task.Delay(2500);
+        Assert.Equal(before + 2, CatchUps()); // at once and a second later, once (each restored connection used to start its own pair)
+    }
+
+    [Fact]
     public async Task A_node_that_falls_behind_drops_what_waits_and_says_so_and_then_delivers_again()
     {
         var engine = await RedisHubEngine.ConnectAsync(new RedisHubOptions { Configuration = Configuration, MaxPendingMessages = 20 });
