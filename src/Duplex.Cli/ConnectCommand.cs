@@ -25,8 +25,9 @@ internal static class ConnectCommand
           --binary-file PATH           send the file as one binary message once connected
                                        (repeatable; after any --execute), wait, then close
           -1, --one-message            send all of standard input as one text message (without
-                                       its final newline), print the first message that comes
-                                       back, close with 1000; exit 124 if none comes (--wait)
+                                       its final newline), print the first message received
+                                       (a server's greeting counts: the hub's welcome, say),
+                                       close with 1000; exit 124 if none comes (--wait)
           -w, --wait SECONDS           with -x, --binary-file or -1: how long to wait for
                                        answers (default 2; 10 with -1)
           -P, --show-ping-pong         print the pings and pongs received
