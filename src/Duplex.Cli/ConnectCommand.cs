@@ -167,7 +167,7 @@ internal static class ConnectCommand
     // or on Ctrl+C; the exit status follows the close (or the sender's own verdict).
     private static async Task<int> TalkAsync(WebSocketConnection ws, Func<WebSocketConnection, Task<int?>> send, ConnectOutput output, CancellationToken stop)
     {
-        var printer = PrintAsync(ws, output, null);
+        var printer = PrintAsync(ws, output);
         // Reading a terminal blocks a thread (Console.In has no truly asynchronous read): input is
         // read on a thread of its own, so that a close from the server or a Ctrl+C is acted on at
         // once, not after the next line is typed.
@@ -220,7 +220,7 @@ internal static class ConnectCommand
                 && e is IOException or System.Net.Sockets.SocketException or WebSocketHandshakeException or TimeoutException)
             {
                 await output.NoteAsync($"cannot connect: {DuplexCli.Describe(e)}; trying again in {backoff.TotalSeconds:0.#} s");
-                if (!await DelayAsync(backoff, stop))
+                if (!await Waits.PauseAsync(backoff, stop))
                     return 130;
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
                 continue;
@@ -228,7 +228,7 @@ internal static class ConnectCommand
             await using (ws)
             {
                 current.TrySetResult(ws);
-                var printer = PrintAsync(ws, output, null);
+                var printer = PrintAsync(ws, output);
                 var interrupted = new TaskCompletionSource();
                 using (stop.Register(() => interrupted.TrySetResult()))
                     await Task.WhenAny(printer, inputDone.Task, interrupted.Task);
@@ -245,7 +245,7 @@ internal static class ConnectCommand
                 }
             }
             await output.NoteAsync($"reconnecting in {backoff.TotalSeconds:0.#} s");
-            if (!await DelayAsync(backoff, stop))
+            if (!await Waits.PauseAsync(backoff, stop))
             {
                 current.TrySetResult(null);
                 return 130;
@@ -253,18 +253,6 @@ internal static class ConnectCommand
         }
     }
 
-    private static async Task<bool> DelayAsync(TimeSpan delay, CancellationToken stop)
-    {
-        try
-        {
-            await Task.Delay(delay, stop);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
 
     public static int ExitCodeFor(CloseStatus status) => (int)status switch
     {
@@ -273,8 +261,8 @@ internal static class ConnectCommand
         _ => 16,
     };
 
-    // Prints every message until the close, which it returns; the first one also completes `first`.
-    private static async Task<WebSocketMessage> PrintAsync(WebSocketConnection ws, ConnectOutput output, TaskCompletionSource? first)
+    // Prints every message until the close, which it returns.
+    private static async Task<WebSocketMessage> PrintAsync(WebSocketConnection ws, ConnectOutput output)
     {
         while (true)
         {
@@ -282,7 +270,6 @@ internal static class ConnectCommand
             if (message.IsClose)
                 return message;
             await output.ReceivedAsync(message);
-            first?.TrySetResult();
         }
     }
 
@@ -393,9 +380,7 @@ internal static class ConnectCommand
         }
         if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535)
             throw new UsageException($"--listen must be [HOST:]PORT, not '{listen}'");
-        var address = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? System.Net.IPAddress.Loopback
-            : System.Net.IPAddress.TryParse(host, out var ip) ? ip
-            : throw new UsageException($"--listen: '{host}' is not an IP address");
+        var address = ServeCommand.Host(host, "--listen");
         var serverOptions = new Server.WebSocketServerOptions
         {
             MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
@@ -416,7 +401,7 @@ internal static class ConnectCommand
             await output.NoteAsync($"client {id} connected from {request.RemoteEndPoint}{(ws.SubProtocol is null ? "" : $" (subprotocol {ws.SubProtocol})")}");
             try
             {
-                var close = await PrintAsync(ws, output, null);
+                var close = await PrintAsync(ws, output);
                 await output.NoteAsync($"client {id} closed: {(int)close.CloseStatus}{(string.IsNullOrEmpty(close.CloseReason) ? "" : " " + close.CloseReason)}");
             }
             finally
@@ -433,8 +418,7 @@ internal static class ConnectCommand
             await output.NoteAsync($"duplex: cannot listen on {host}:{port}: {e.Message}");
             return DuplexCli.ExitUnavailable;
         }
-        var bound = server.LocalEndPoint!;
-        await output.NoteAsync($"listening on ws://{(bound.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{bound.Address}]" : bound.Address)}:{bound.Port}/ (Ctrl+C to stop)");
+        await output.NoteAsync($"listening on ws://{ServeCommand.Format(server.LocalEndPoint!)}/ (Ctrl+C to stop)");
         _ = Task.Factory.StartNew(async () =>
         {
             try

@@ -77,8 +77,9 @@ internal static class ServeCommand
         }
     }
 
-    // An IP address, or a name to resolve (localhost, a host's own name): the first IPv4 address, else the first.
-    private static IPAddress Host(string text)
+    // An IP address, or a name to resolve (localhost, a host's own name): the first IPv4 address,
+    // else the first. `option` names the option in errors.
+    internal static IPAddress Host(string text, string option = "--host")
     {
         if (IPAddress.TryParse(text, out var address))
             return address;
@@ -88,11 +89,11 @@ internal static class ServeCommand
         {
             var addresses = Dns.GetHostAddresses(text);
             return addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
-                ?? throw new UsageException($"--host '{text}' has no address");
+                ?? throw new UsageException($"{option} '{text}' has no address");
         }
         catch (System.Net.Sockets.SocketException e)
         {
-            throw new UsageException($"--host '{text}' is not an IP address and does not resolve ({e.SocketErrorCode})");
+            throw new UsageException($"{option} '{text}' is not an IP address and does not resolve ({e.SocketErrorCode})");
         }
     }
 
@@ -218,7 +219,7 @@ internal static class ServeCommand
         return 0;
     }
 
-    private static string Format(IPEndPoint endPoint) =>
+    internal static string Format(IPEndPoint endPoint) =>
         endPoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endPoint.Address}]:{endPoint.Port}" : endPoint.ToString();
 
     private static string ReadResource(string name)

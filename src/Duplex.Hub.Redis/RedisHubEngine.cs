@@ -306,12 +306,8 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     // runs) or the stream must fill a gap; OnMessageAsync then does it.
     private bool TryHandInOrder(Subscription subscription, ChannelMessage received)
     {
-        if (TryParsePresence(subscription.Channel, received.Message, out var change))
-        {
-            if (change is not null)
-                subscription.Subscriber.PresenceChanged?.Invoke(change);
+        if (TryHandPresence(subscription, received))
             return true;
-        }
         if (!TryParse(subscription.Channel, received.Message, out var message) || !subscription.Gate.Wait(0))
             return false;
         try
@@ -353,14 +349,20 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         subscription.Subscriber.FellBehind?.Invoke(subscription.Channel);
     }
 
+    // A presence change (another node's join or leave) goes to the subscriber; true when it was one.
+    private bool TryHandPresence(Subscription subscription, ChannelMessage received)
+    {
+        if (!TryParsePresence(subscription.Channel, received.Message, out var change))
+            return false;
+        if (change is not null)
+            subscription.Subscriber.PresenceChanged?.Invoke(change);
+        return true;
+    }
+
     private async Task OnMessageAsync(Subscription subscription, ChannelMessage received)
     {
-        if (TryParsePresence(subscription.Channel, received.Message, out var change))
-        {
-            if (change is not null)
-                subscription.Subscriber.PresenceChanged?.Invoke(change);
+        if (TryHandPresence(subscription, received))
             return;
-        }
         if (!TryParse(subscription.Channel, received.Message, out var message))
         {
             Log($"channel {subscription.Channel}: a pub/sub message that is not Duplex's was ignored");

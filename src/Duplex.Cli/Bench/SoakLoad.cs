@@ -138,7 +138,7 @@ internal static class SoakLoad
             catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
             {
                 Interlocked.Increment(ref counters.ConnectErrors);
-                await Pause(TimeSpan.FromSeconds(1), end);
+                await Waits.PauseAsync(TimeSpan.FromSeconds(1), end);
                 continue;
             }
             Volatile.Write(ref slots[slot], ws);
@@ -163,7 +163,7 @@ internal static class SoakLoad
                     await CloseWithin(ws, TimeSpan.FromSeconds(5));
                 await ws.DisposeAsync();
             }
-            await Pause(TimeSpan.FromMilliseconds(random.Next(100, 1000)), end);
+            await Waits.PauseAsync(TimeSpan.FromMilliseconds(random.Next(100, 1000)), end);
         }
     }
 
@@ -245,7 +245,7 @@ internal static class SoakLoad
             catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
             {
                 Interlocked.Increment(ref counters.ConnectErrors);
-                await Pause(TimeSpan.FromSeconds(1), end);
+                await Waits.PauseAsync(TimeSpan.FromSeconds(1), end);
                 continue;
             }
             try
@@ -282,7 +282,7 @@ internal static class SoakLoad
     {
         var random = new Random(1);
         int perSecond = Math.Max(1, slots.Length / 200);
-        while (await Pause(TimeSpan.FromSeconds(1), end))
+        while (await Waits.PauseAsync(TimeSpan.FromSeconds(1), end))
         {
             for (int i = 0; i < perSecond; i++)
             {
@@ -304,20 +304,6 @@ internal static class SoakLoad
         }
         catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
         {
-        }
-    }
-
-    // False when the end came first.
-    private static async Task<bool> Pause(TimeSpan time, CancellationToken end)
-    {
-        try
-        {
-            await Task.Delay(time, end);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
         }
     }
 
