@@ -3,16 +3,20 @@
 # against `duplex serve`, on this machine, in one run. Both servers are pinned to core 0 and the
 # load generator (`duplex bench`) to core 1. Every scenario runs on both, alternating A B A B,
 # and the table gives the median of each and the ratio. Takes about five minutes.
-#   bench/compare.sh [--rounds N] [--quick]     (--quick: shorter runs, for a smoke test)
+#   bench/compare.sh [--rounds N] [--quick] [--hosted]
+#     --quick: shorter runs, for a smoke test
+#     --hosted: Duplex hosted by Kestrel (Duplex.AspNetCore's MapDuplex, bench/KestrelEcho --duplex)
+#               instead of `duplex serve`: both servers then share Kestrel's transport
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=2; seconds=10; warm=20; idle=10000
+rounds=2; seconds=10; warm=20; idle=10000; hosted=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --quick) seconds=2; warm=3; idle=2000; shift ;;
-    *) echo "usage: bench/compare.sh [--rounds N] [--quick]" >&2; exit 64 ;;
+    --hosted) hosted=1; shift ;;
+    *) echo "usage: bench/compare.sh [--rounds N] [--quick] [--hosted]" >&2; exit 64 ;;
   esac
 done
 [ "$(nproc)" -ge 2 ] || { echo "compare.sh needs 2 cores (server on one, load on the other)" >&2; exit 1; }
@@ -32,7 +36,13 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 kport=$(free_port); dport=$(free_port)
 taskset -c 0 $kestrel --port "$kport" >/dev/null 2>&1 & pids+=($!); kpid=$!
-taskset -c 0 $duplex serve --port "$dport" --quiet >/dev/null 2>&1 & pids+=($!); dpid=$!
+if [ "$hosted" = 1 ]; then
+  taskset -c 0 $kestrel --port "$dport" --duplex >/dev/null 2>&1 & pids+=($!); dpid=$!
+  label="Duplex on Kestrel"
+else
+  taskset -c 0 $duplex serve --port "$dport" --quiet >/dev/null 2>&1 & pids+=($!); dpid=$!
+  label="Duplex"
+fi
 for port in "$kport" "$dport"; do
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 done
@@ -62,9 +72,9 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-python3 - "$out" "$idle" <<'PY'
+python3 - "$out" "$idle" "$label" <<'PY'
 import json, os, statistics, sys
-out, idle = sys.argv[1], sys.argv[2]
+out, idle, label = sys.argv[1], sys.argv[2], sys.argv[3]
 def runs(server, scenario):
     with open(os.path.join(out, f"{server}.{scenario}")) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -82,7 +92,7 @@ row("large", "large MB/s (10 conns x 4 x 64 KiB)", "MB/s", lambda r: r["megabyte
 row("idle", "idle memory per connection", "KiB", lambda r: r["kibPerConnection"], higher_better=False, target="<= 4 KiB")
 row("idlez", "idle memory per connection, permessage-deflate", "KiB", lambda r: r["kibPerConnection"], higher_better=False, target="bounded")
 row("handshake", "handshakes/s (4 in parallel)", "/s", lambda r: r["handshakesPerSecond"], target=">= 1.5x")
-print(f"| scenario | Kestrel | Duplex | Duplex vs Kestrel | target |")
+print(f"| scenario | Kestrel | {label} | {label} vs Kestrel | target |")
 print(f"|---|---:|---:|---:|---|")
 for name, unit, k, d, ratio, target in rows:
     fmt = (lambda v: f"{v:,.0f}") if max(k, d) >= 100 else (lambda v: f"{v:,.2f}")

@@ -79,6 +79,17 @@ public sealed partial class MessageHub
             await connection.CloseAsync(CloseStatus.PolicyViolation, "not authenticated").ConfigureAwait(false);
             return;
         }
+        await HandleAsync(connection, identity, stopping).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Serves one client whose identity the host has established already (ASP.NET Core's
+    /// authentication, say) until it goes.
+    /// </summary>
+    public async Task HandleAsync(WebSocketConnection connection, HubIdentity identity, CancellationToken stopping = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(identity);
         var session = new HubSession(this, connection, NewClientId(), identity);
         Metrics.ConnectionOpened();
         try

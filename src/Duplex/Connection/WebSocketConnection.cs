@@ -343,9 +343,13 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
 
     // After the close frames: the server ends TCP first (§7.1.1) by sending FIN; both sides then
     // read until the peer's FIN, so that unread bytes never turn the close into a reset. The
-    // close timeout (ConnectionTimers) bounds the wait by aborting.
+    // close timeout (ConnectionTimers) bounds the wait by aborting. A server on a stream it cannot
+    // half-close (Kestrel's upgraded stream, an HTTP/2 stream) ends it whole instead: waiting for the
+    // client's FIN there would wait for a client that waits for ours, and end in the close timeout.
     private async ValueTask EndTransportAsync()
     {
+        if (_protocol.ShutsDownFirst && !_transport.CanShutdownSend)
+            return;
         try
         {
             if (_protocol.ShutsDownFirst)

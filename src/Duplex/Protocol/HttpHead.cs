@@ -30,6 +30,23 @@ public sealed class HttpHeaders
         _spans = spans;
     }
 
+    /// <summary>Headers another HTTP server has parsed already (ASP.NET Core's, say), as name and value pairs.</summary>
+    internal static HttpHeaders FromFields(IEnumerable<KeyValuePair<string, string>> fields)
+    {
+        var raw = new List<byte>(512);
+        var spans = new List<int>(64);
+        foreach (var (name, value) in fields)
+        {
+            spans.Add(raw.Count);
+            spans.Add(name.Length);
+            raw.AddRange(Encoding.Latin1.GetBytes(name));
+            spans.Add(raw.Count);
+            spans.Add(value.Length);
+            raw.AddRange(Encoding.Latin1.GetBytes(value));
+        }
+        return new HttpHeaders([.. raw], [.. spans]);
+    }
+
     public int Count => _spans.Length / 4;
 
     /// <summary>Every field as a name and value, in order.</summary>

@@ -42,12 +42,37 @@ internal static class ServerHandshake
             return Reject(426, "this endpoint needs a WebSocket upgrade", out rejection, UpgradeHeaders);
         if (!headers.HasToken("Connection", "upgrade"))
             return Reject(400, "Connection header lacks the 'upgrade' token", out rejection);
-        string? version = headers["Sec-WebSocket-Version"];
-        if (version != Handshake.SupportedVersion || headers.CountOf("Sec-WebSocket-Version") > 1)
+        if (!IsVersionSupported(headers))
             return Reject(426, "unsupported Sec-WebSocket-Version", out rejection, UpgradeHeaders);
         string? key = headers["Sec-WebSocket-Key"];
         if (headers.CountOf("Sec-WebSocket-Key") != 1 || !Handshake.IsValidKey(key))
             return Reject(400, "missing or invalid Sec-WebSocket-Key", out rejection);
+        return TryReadOffers(head, key!, out request, out rejection);
+    }
+
+    /// <summary>
+    /// Checks a WebSocket request over HTTP/2 (RFC 8441 §4: an extended CONNECT with
+    /// <c>:protocol websocket</c>, which the HTTP/2 server has checked). It has no key and gets no
+    /// Sec-WebSocket-Accept; the version, subprotocols and extensions are as over HTTP/1.1.
+    /// </summary>
+    public static bool TryValidateExtendedConnect(HttpRequestHead head, out UpgradeRequest? request, out HttpRejection? rejection)
+    {
+        request = null;
+        if (!IsVersionSupported(head.Headers))
+            return Reject(400, "unsupported Sec-WebSocket-Version", out rejection,
+                new KeyValuePair<string, string>("Sec-WebSocket-Version", Handshake.SupportedVersion));
+        return TryReadOffers(head, key: "", out request, out rejection);
+    }
+
+    private static bool IsVersionSupported(HttpHeaders headers) =>
+        headers["Sec-WebSocket-Version"] == Handshake.SupportedVersion && headers.CountOf("Sec-WebSocket-Version") == 1;
+
+    // What both kinds of request offer: subprotocols and extensions, checked for syntax.
+    private static bool TryReadOffers(HttpRequestHead head, string key, out UpgradeRequest? request, out HttpRejection? rejection)
+    {
+        request = null;
+        rejection = null;
+        var headers = head.Headers;
         var protocols = headers.GetList("Sec-WebSocket-Protocol");
         foreach (var protocol in protocols)
         {
@@ -56,7 +81,7 @@ internal static class ServerHandshake
         }
         if (!Handshake.TryParseExtensions(headers.GetList("Sec-WebSocket-Extensions"), out var extensions))
             return Reject(400, "invalid Sec-WebSocket-Extensions", out rejection);
-        request = new UpgradeRequest(head, key!, headers["Origin"], protocols, extensions);
+        request = new UpgradeRequest(head, key, headers["Origin"], protocols, extensions);
         return true;
     }
 

@@ -79,7 +79,7 @@ public sealed partial class WebSocketServer
                 await RespondAsync(stream, rejection).ConfigureAwait(false);
                 return (stream, null);
             }
-            if (!IsOriginAllowed(request!.Origin, head.Headers["Host"]))
+            if (!IsOriginAllowed(_options.AllowedOrigins, request!.Origin, head.Headers["Host"]))
             {
                 Log($"refused {remote} {head.Path}: origin {request.Origin} is not allowed");
                 await RespondAsync(stream, 403, "origin not allowed").ConfigureAwait(false);
@@ -106,7 +106,7 @@ public sealed partial class WebSocketServer
         }
     }
 
-    private static string? ChooseSubProtocol(IReadOnlyList<string> offered, WebSocketRouteOptions? options)
+    internal static string? ChooseSubProtocol(IReadOnlyList<string> offered, WebSocketRouteOptions? options)
     {
         if (offered.Count == 0 || options is null)
             return null;
@@ -127,11 +127,10 @@ public sealed partial class WebSocketServer
 
     // Secure by default: with no allow-list, a browser's page must come from this very host
     // (its Origin names the Host the request was sent to). No Origin: not a browser, allowed.
-    private bool IsOriginAllowed(string? origin, string? host)
+    internal static bool IsOriginAllowed(IList<string> allowed, string? origin, string? host)
     {
         if (origin is null)
             return true;
-        var allowed = _options.AllowedOrigins;
         if (allowed.Count == 0)
             return IsSameOrigin(origin, host);
         foreach (var entry in allowed)

@@ -26,6 +26,12 @@ internal abstract class Transport : IDisposable
     /// <summary>Ends our direction (TLS close_notify, then TCP FIN); reading goes on.</summary>
     public abstract ValueTask ShutdownSendAsync();
 
+    /// <summary>
+    /// False for a stream that can only be ended whole (another server's upgraded stream, an
+    /// HTTP/2 stream): its owner ends TCP or the stream when the connection is done with it.
+    /// </summary>
+    public virtual bool CanShutdownSend => true;
+
     public abstract void Dispose();
 
     /// <summary>The transport for a stream: straight on the event loop when it is a loop socket, else through the stream.</summary>
@@ -75,12 +81,15 @@ internal sealed class StreamTransport(Stream stream, Socket? socket = null) : Tr
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken) => stream.WriteAsync(buffer, cancellationToken);
 
+    private Socket? Tcp => socket ?? (stream as NetworkStream)?.Socket ?? (stream as EventLoopStream)?.Socket;
+
+    public override bool CanShutdownSend => Tcp is not null;
+
     public override async ValueTask ShutdownSendAsync()
     {
         if (stream is SslStream tls)
             await tls.ShutdownAsync().ConfigureAwait(false);
-        var tcp = socket ?? (stream as NetworkStream)?.Socket ?? (stream as EventLoopStream)?.Socket;
-        tcp?.Shutdown(SocketShutdown.Send);
+        Tcp?.Shutdown(SocketShutdown.Send);
     }
 
     public override void Dispose() => stream.Dispose();
