@@ -14,7 +14,7 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: scripts/install.sh [--tool-path DIR | --uninstall]" >&2; exit 64 ;;
 esac
-version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' src/Duplex.Cli/Duplex.Cli.csproj)
+version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 echo "install: packing Duplex.Cli $version into artifacts/" >&2
 dotnet pack src/Duplex.Cli -c Release -o artifacts --nologo -v quiet >/dev/null
 # The package keeps its version while the code changes: drop NuGet's cached copy, or the tool

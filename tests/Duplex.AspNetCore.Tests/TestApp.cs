@@ -23,6 +23,8 @@ internal sealed class TestApp : IAsyncDisposable
         Address = address;
     }
 
+    private static readonly Lazy<string> EmptyContentRoot = new(() => Directory.CreateTempSubdirectory("duplex-aspnetcore-tests-").FullName);
+
     public WebApplication App { get; }
 
     /// <summary>http(s)://127.0.0.1:port</summary>
@@ -39,7 +41,7 @@ internal sealed class TestApp : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             Args = ["--hostBuilder:reloadConfigOnChange=false"],
-            ContentRootPath = AppContext.BaseDirectory,
+            ContentRootPath = EmptyContentRoot.Value, // no appsettings.json: the sample's lands in the test's output
         });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelHttpsConfiguration();

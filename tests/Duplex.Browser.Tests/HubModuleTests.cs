@@ -1,18 +1,11 @@
 using System.Diagnostics;
+using Duplex.Testing;
 
 namespace Duplex.Browser.Tests;
 
 /// <summary>/duplex-hub.js and its TypeScript declarations, as a web developer takes them.</summary>
 public class HubModuleTests
 {
-    private static string Root()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Duplex.slnx")))
-                return dir.FullName;
-        throw new InvalidOperationException("the repository root was not found above " + AppContext.BaseDirectory);
-    }
-
     [Fact]
     public async Task Serve_gives_the_module_and_its_types_with_cors()
     {
@@ -35,7 +28,7 @@ public class HubModuleTests
     [Fact]
     public async Task The_declarations_type_check_a_typical_use_with_tsc_strict()
     {
-        string root = Root();
+        string root = Repository.Root;
         string tsc = Path.Combine(root, "tests/peers/node/node_modules/typescript/bin/tsc");
         Assert.True(File.Exists(tsc), "TypeScript is missing: run scripts/install-peers.sh (npm ci in tests/peers/node)");
         var info = new ProcessStartInfo("node") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };

@@ -631,10 +631,7 @@ public class CliDocsTests
     [InlineData("duplex autobahn-client --help", "autobahn-client", "--help")]
     public async Task Docs_cli_md_shows_the_help_the_program_prints(string title, params string[] args)
     {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "Duplex.slnx")))
-            root = Path.GetDirectoryName(root.TrimEnd('/'))!;
-        string page = (await File.ReadAllTextAsync(Path.Combine(root, "docs", "cli.md"))).Replace("\r\n", "\n");
+        string page = (await File.ReadAllTextAsync(Repository.File("docs", "cli.md"))).Replace("\r\n", "\n");
         string head = $"## `{title}`\n\n```text\n";
         int start = page.IndexOf(head, StringComparison.Ordinal);
         Assert.True(start >= 0, $"docs/cli.md has no section '{title}'");

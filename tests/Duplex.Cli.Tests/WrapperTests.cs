@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Duplex.Testing;
 
 namespace Duplex.Cli.Tests;
 
@@ -10,17 +11,9 @@ namespace Duplex.Cli.Tests;
 [Collection(nameof(ScaleOutTests))]
 public class WrapperTests
 {
-    private static string Root()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "duplex")) && File.Exists(Path.Combine(dir.FullName, "Duplex.slnx")))
-                return dir.FullName;
-        throw new InvalidOperationException("the repository root (with ./duplex) was not found above " + AppContext.BaseDirectory);
-    }
-
     private static ProcessStartInfo Wrapper(params string[] args)
     {
-        var info = new ProcessStartInfo(Path.Combine(Root(), "duplex")) { RedirectStandardError = true, RedirectStandardOutput = true };
+        var info = new ProcessStartInfo(Path.Combine(Repository.Root, "duplex")) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var arg in args)
             info.ArgumentList.Add(arg);
         return info;
@@ -80,7 +73,7 @@ public class WrapperTests
         var directory = Directory.CreateTempSubdirectory("duplex-tool-");
         try
         {
-            var info = new ProcessStartInfo(Path.Combine(Root(), "scripts", "install.sh")) { RedirectStandardError = true, RedirectStandardOutput = true };
+            var info = new ProcessStartInfo(Path.Combine(Repository.Root, "scripts", "install.sh")) { RedirectStandardError = true, RedirectStandardOutput = true };
             info.ArgumentList.Add("--tool-path");
             info.ArgumentList.Add(directory.FullName);
             using (var install = Process.Start(info)!)

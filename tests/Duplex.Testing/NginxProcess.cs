@@ -23,7 +23,7 @@ public sealed class NginxProcess : IDisposable
     public static async Task<NginxProcess> StartAsync(IReadOnlyList<int> nodePorts)
     {
         int port = LocalPorts.Free();
-        string config = File.ReadAllText(Path.Combine(RepositoryRoot(), "deploy", "nginx.conf"));
+        string config = File.ReadAllText(Path.Combine(Repository.Root, "deploy", "nginx.conf"));
         config = config.Replace("listen 127.0.0.1:8080;", $"listen 127.0.0.1:{port};", StringComparison.Ordinal);
         string servers = string.Concat(nodePorts.Select(p => $"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"));
         int first = config.IndexOf("        server 127.0.0.1:8081", StringComparison.Ordinal);
@@ -42,16 +42,6 @@ public sealed class NginxProcess : IDisposable
     }
 
     public Uri Url(string path) => new($"ws://127.0.0.1:{Port}{path}");
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Duplex.slnx")))
-                return dir.FullName;
-        }
-        throw new InvalidOperationException("the repository root (Duplex.slnx) is not above " + AppContext.BaseDirectory);
-    }
 
     public void Dispose()
     {
