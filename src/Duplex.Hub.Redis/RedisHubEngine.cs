@@ -120,6 +120,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         metric("duplex_redis_fell_behind_total", "counter", "Times this node fell behind a channel and closed its members to recover (1013).", Interlocked.Read(ref _fellBehind));
     }
 
+    /// <inheritdoc/>
     public async ValueTask<HubMessage> PublishAsync(string channel, ReadOnlyMemory<byte> data, string from)
     {
         var result = await RunAsync(RedisScripts.Publish, channel,
@@ -129,6 +130,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         return HubMessage.CreateFramed(channel, (string)answer[0]!, (long)answer[1], data, from, time);
     }
 
+    /// <inheritdoc/>
     public async ValueTask<HubPosition> SinceAsync(string channel, long since, string? epoch = null)
     {
         var result = await RunAsync(RedisScripts.Since, channel,
@@ -148,6 +150,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         return new(current, top, missed.Count == top - since ? missed : null);
     }
 
+    /// <inheritdoc/>
     public async ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before = long.MaxValue)
     {
         limit = Math.Min(limit, _options.HistorySize);
@@ -163,8 +166,10 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         return messages;
     }
 
+    /// <inheritdoc/>
     public ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => SubscribeAsync(channel, new HubSubscriber { Deliver = deliver });
 
+    /// <inheritdoc/>
     public async ValueTask SubscribeAsync(string channel, HubSubscriber subscriber)
     {
         Subscription subscription;
@@ -189,6 +194,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         }
     }
 
+    /// <inheritdoc/>
     public ValueTask UnsubscribeAsync(string channel)
     {
         Subscription? subscription;
@@ -559,6 +565,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
 
     bool IHubEngine.SharesPresence => true;
 
+    /// <inheritdoc/>
     public async ValueTask MemberJoinedAsync(string channel, HubMember member)
     {
         lock (_present)
@@ -590,6 +597,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         }
     }
 
+    /// <inheritdoc/>
     public async ValueTask MemberLeftAsync(string channel, string client)
     {
         Forget(channel, client);
@@ -597,6 +605,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
             [Name(channel, "events"), Sharded() ? "1" : "0", client, $"!-\n{_instance}\n{client}\n"]).ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
     public async ValueTask<IReadOnlyList<HubMember>> PresenceAsync(string channel)
     {
         var result = (RedisResult[])(await RunPresenceAsync(RedisScripts.Members, channel, [Name(channel, "events"), Sharded() ? "1" : "0"]).ConfigureAwait(false))!;
@@ -664,6 +673,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
 
     private void Log(string line) => _options.Log?.Invoke($"hub[{_nodeId}]: {line}");
 
+    /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
         await _presenceTimer.DisposeAsync().ConfigureAwait(false);

@@ -42,12 +42,14 @@ public sealed record HubRecovered(string Channel, long Missed);
 /// </summary>
 public sealed record HubRecoveryFailed(string Channel, string? PreviousEpoch, long PreviousOffset, string Epoch, long Offset)
 {
+    /// <summary>True when the channel's history was reset (a new epoch, as after a restart without persistence), not only trimmed.</summary>
     public bool StreamReset => PreviousEpoch is not null && PreviousEpoch != Epoch;
 }
 
 /// <summary>The hub refused a request (its error code and message).</summary>
 public sealed class HubException(string code, string message) : Exception(message)
 {
+    /// <summary>The hub's error code: forbidden, bad_request, too_large, not_joined, rate_limited and so on (docs/hub-protocol.md).</summary>
     public string Code { get; } = code;
 }
 
@@ -200,6 +202,7 @@ public sealed class HubClient : IAsyncDisposable
         return latest;
     }
 
+    /// <summary>Leaves a channel: no more of its messages, and the others present see this client go.</summary>
     public async Task LeaveAsync(string channel, CancellationToken cancellationToken = default)
     {
         _channels.TryRemove(channel, out _);

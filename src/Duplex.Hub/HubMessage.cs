@@ -8,6 +8,7 @@ public sealed class HubMessage
 {
     private PreparedMessage? _event;
 
+    /// <summary>A message as an engine stores and hands it on (engines make these; applications read them).</summary>
     public HubMessage(string channel, string epoch, long offset, ReadOnlyMemory<byte> data, string from, DateTimeOffset time)
     {
         Channel = channel;
@@ -18,6 +19,7 @@ public sealed class HubMessage
         Time = time;
     }
 
+    /// <summary>The channel it was published to.</summary>
     public string Channel { get; }
 
     /// <summary>The channel stream's epoch: offsets are comparable only within one epoch.</summary>
@@ -32,6 +34,7 @@ public sealed class HubMessage
     /// <summary>The publisher's client id.</summary>
     public string From { get; }
 
+    /// <summary>When the hub accepted it.</summary>
     public DateTimeOffset Time { get; }
 
     /// <summary>The `message` event, framed once and shared by every subscriber.</summary>

@@ -5,11 +5,17 @@ public sealed class HubMetrics
 {
     private long _connections, _messagesIn, _messagesOut, _bytesIn, _bytesOut, _dropped;
 
+    /// <summary>Hub connections open now.</summary>
     public long Connections => Volatile.Read(ref _connections);
+    /// <summary>Requests received from clients, in all.</summary>
     public long MessagesIn => Volatile.Read(ref _messagesIn);
+    /// <summary>Messages sent to clients (deliveries, answers, presence events), in all.</summary>
     public long MessagesOut => Volatile.Read(ref _messagesOut);
+    /// <summary>Bytes of requests received, in all.</summary>
     public long BytesIn => Volatile.Read(ref _bytesIn);
+    /// <summary>Bytes sent to clients, in all.</summary>
     public long BytesOut => Volatile.Read(ref _bytesOut);
+    /// <summary>Clients closed with 1013 because they read too slowly for their bounded outbox, in all.</summary>
     public long DroppedSlowConsumers => Volatile.Read(ref _dropped);
 
     internal void ConnectionOpened() => Interlocked.Increment(ref _connections);

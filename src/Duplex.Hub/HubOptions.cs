@@ -53,8 +53,10 @@ public sealed record HubIdentity(string Subject, IReadOnlyList<string> Join, IRe
     /// <summary>Anyone, anywhere: the identity of a hub without authentication.</summary>
     public static HubIdentity Anonymous { get; } = new("", ["*"], ["*"]);
 
+    /// <summary>True when one of the <see cref="Join"/> patterns matches ("*" matches all, "room.*" a prefix).</summary>
     public bool CanJoin(string channel) => Matches(Join, channel);
 
+    /// <summary>True when one of the <see cref="Publish"/> patterns matches.</summary>
     public bool CanPublish(string channel) => Matches(Publish, channel);
 
     // "*" is any channel, "prefix*" any that starts so, anything else exactly that channel.

@@ -39,6 +39,15 @@ public sealed class InMemoryHubEngine : IHubEngine
         public readonly Queue<HubMessage> Kept = new();
     }
 
+    /// <summary>
+    /// An engine for one node: per channel, the last <paramref name="historySize"/> messages no older
+    /// than <paramref name="historyAge"/>, and at most <paramref name="maxBytes"/> of history over all
+    /// channels (the oldest go first past it).
+    /// </summary>
+    /// <param name="historySize">Messages kept per channel for recovery and history requests.</param>
+    /// <param name="historyAge">How long a message is kept.</param>
+    /// <param name="time">The clock (tests replace it).</param>
+    /// <param name="maxBytes">History bytes kept over all channels.</param>
     public InMemoryHubEngine(int historySize, TimeSpan historyAge, TimeProvider? time = null, long maxBytes = 256L * 1024 * 1024)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(historySize);

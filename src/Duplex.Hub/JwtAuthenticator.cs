@@ -17,6 +17,7 @@ public sealed record JwtValidation
     /// <summary>When set, the <c>aud</c> claim (a string or an array) must contain it.</summary>
     public string? Audience { get; init; }
 
+    /// <summary>A 30 s clock skew, and no issuer or audience required.</summary>
     public static JwtValidation Default { get; } = new();
 }
 
@@ -29,6 +30,13 @@ public sealed record JwtValidation
 /// </summary>
 public static class JwtAuthenticator
 {
+    /// <summary>
+    /// An <see cref="HubOptions.Authenticate"/> function that accepts HS256 tokens signed with
+    /// <paramref name="secret"/> and returns null (401) for a missing, malformed, expired or badly signed one.
+    /// </summary>
+    /// <param name="secret">The shared HMAC key (use at least 32 random bytes).</param>
+    /// <param name="time">The clock for exp and nbf (tests replace it).</param>
+    /// <param name="validation">Issuer, audience and clock skew to check.</param>
     public static Func<WebSocketRequest, HubIdentity?> Create(string secret, TimeProvider? time = null, JwtValidation? validation = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(secret);

@@ -39,6 +39,7 @@ public sealed partial class MessageHub
         public bool Overflowed; // more arrived than an outbox may hold: the member is dropped (1013)
     }
 
+    /// <summary>A hub with these settings, on <paramref name="engine"/> (the in-memory engine when null; a RedisHubEngine to share it between nodes).</summary>
     public MessageHub(HubOptions? options = null, IHubEngine? engine = null)
     {
         _options = options ?? new HubOptions();
@@ -48,8 +49,10 @@ public sealed partial class MessageHub
             memory.InUse = channel => _channels.ContainsKey(channel); // members keep their channel's epoch
     }
 
+    /// <summary>The settings the hub was made with.</summary>
     public HubOptions Options => _options;
 
+    /// <summary>Counters of connections, messages, bytes and slow-consumer drops.</summary>
     public HubMetrics Metrics { get; } = new();
 
     /// <summary>Route options that run <see cref="HubOptions.Authenticate"/> before the upgrade.</summary>

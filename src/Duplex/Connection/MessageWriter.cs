@@ -62,6 +62,7 @@ public sealed class MessageWriter : IAsyncDisposable
         _connection.ReleaseMessage();
     }
 
+    /// <summary>Ends the message with an empty final frame if <see cref="CompleteAsync"/> was not called, so the connection can send again.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_completed)

@@ -36,10 +36,13 @@ public sealed class PreparedMessage
         return new PreparedMessage(payload, type);
     }
 
+    /// <summary>A text message from a string, encoded as UTF-8 once.</summary>
     public static PreparedMessage CreateText(string text) => new(System.Text.Encoding.UTF8.GetBytes(text), MessageType.Text);
 
+    /// <summary>Text or binary.</summary>
     public MessageType Type { get; }
 
+    /// <summary>The message's payload, as it was given (uncompressed).</summary>
     public ReadOnlyMemory<byte> Payload => _plainFrame.AsMemory(_headerLength);
 
     /// <summary>The bytes this message holds (its frame, and any compressed frames made for it).</summary>

@@ -71,6 +71,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
 
     internal WebSocketOptions Options { get; }
 
+    /// <summary>Client or server: which end of the connection this is.</summary>
     public Role Role { get; }
 
     /// <summary>The subprotocol agreed in the handshake, or null.</summary>
@@ -79,6 +80,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     /// <summary>The permessage-deflate parameters agreed in the handshake, or null.</summary>
     public DeflateParameters? Compression => _protocol.Compression;
 
+    /// <summary>Where the connection is in its life: open, closing (either way) or closed.</summary>
     public ConnectionState State => _protocol.State switch
     {
         ProtocolState.Open => ConnectionState.Open,
@@ -530,5 +532,6 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>The role and state, for logs.</summary>
     public override string ToString() => $"WebSocketConnection({Role}, {State})";
 }

@@ -6,14 +6,18 @@ namespace Duplex;
 /// <summary>The kind of a received message; <see cref="Close"/> marks the end of the stream.</summary>
 public enum MessageType : byte
 {
+    /// <summary>A UTF-8 text message (validated before it is handed over).</summary>
     Text = 1,
+    /// <summary>A binary message.</summary>
     Binary = 2,
+    /// <summary>Not a message: the connection has closed (see the close status and reason).</summary>
     Close = 8,
 }
 
 /// <summary>The states of a connection (RFC 6455 §4-§7).</summary>
 public enum ConnectionState
 {
+    /// <summary>Messages flow both ways.</summary>
     Open,
     /// <summary>We sent a close frame and wait for the peer's (or, both sent, for the end of TCP).</summary>
     CloseSent,
@@ -38,8 +42,13 @@ public readonly struct WebSocketMessage
         CloseReason = closeReason;
     }
 
+    /// <summary>Text, binary, or <see cref="MessageType.Close"/> for the end of the stream.</summary>
     public MessageType Type { get; }
 
+    /// <summary>
+    /// The message's bytes (UTF-8 for text). Lent, not given: valid and unchanged only until the
+    /// next receive on the same connection, after which the memory is reused. Copy what you keep.
+    /// </summary>
     public ReadOnlyMemory<byte> Payload { get; }
 
     /// <summary>True when the connection has closed: no more messages will come.</summary>
@@ -54,7 +63,9 @@ public readonly struct WebSocketMessage
     /// <summary>The payload decoded as UTF-8 (text messages are already validated).</summary>
     public string GetText() => Encoding.UTF8.GetString(Payload.Span);
 
+    /// <summary>A copy of the payload, yours to keep.</summary>
     public byte[] ToArray() => Payload.ToArray();
 
+    /// <summary>The type and size (or the close status and reason), for logs.</summary>
     public override string ToString() => IsClose ? $"Close {(int)CloseStatus} {CloseReason}" : $"{Type} ({Payload.Length} bytes)";
 }

@@ -9,8 +9,10 @@ public sealed record HttpHeadLimits
     /// <summary>Bytes from the first line to the blank line, inclusive.</summary>
     public int MaxHeadBytes { get; init; } = 16 * 1024;
 
+    /// <summary>Header fields at most.</summary>
     public int MaxHeaderCount { get; init; } = 100;
 
+    /// <summary>16 KiB and 100 fields: what browsers and proxies stay well within.</summary>
     public static HttpHeadLimits Default { get; } = new();
 }
 
@@ -47,6 +49,7 @@ public sealed class HttpHeaders
         return new HttpHeaders([.. raw], [.. spans]);
     }
 
+    /// <summary>The number of header fields (a repeated name counts each time).</summary>
     public int Count => _spans.Length / 4;
 
     /// <summary>Every field as a name and value, in order.</summary>
@@ -74,6 +77,7 @@ public sealed class HttpHeaders
         }
     }
 
+    /// <summary>How many fields have this name (case-insensitive).</summary>
     public int CountOf(string name)
     {
         int count = 0;

@@ -13,6 +13,7 @@ internal sealed record UpgradeRequest(
 /// <summary>An HTTP answer that refuses an upgrade.</summary>
 public sealed record HttpRejection(int StatusCode, string Message, IReadOnlyList<KeyValuePair<string, string>> Headers)
 {
+    /// <summary>A refusal with this status and plain-text message, and no extra headers.</summary>
     public HttpRejection(int statusCode, string message) : this(statusCode, message, []) { }
 }
 

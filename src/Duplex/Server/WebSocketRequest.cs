@@ -18,17 +18,22 @@ public sealed class WebSocketRequest
     /// <summary>The subprotocols the client offered, in its order of preference.</summary>
     public IReadOnlyList<string> OfferedSubProtocols => Request.SubProtocols;
 
+    /// <summary>The request's path, without the query.</summary>
     public string Path => Request.Head.Path;
 
     /// <summary>The query string, without '?'.</summary>
     public string Query => Request.Head.Query;
 
+    /// <summary>The request's header fields.</summary>
     public HttpHeaders Headers => Request.Head.Headers;
 
+    /// <summary>The Origin header (sent by browsers), or null.</summary>
     public string? Origin => Request.Origin;
 
+    /// <summary>The client's address and port (a proxy's, behind a proxy).</summary>
     public EndPoint? RemoteEndPoint { get; }
 
+    /// <summary>True over TLS (wss://).</summary>
     public bool IsSecure { get; }
 
     /// <summary>The subprotocol chosen for this connection, or null.</summary>

@@ -36,11 +36,13 @@ public sealed partial class WebSocketServer : IAsyncDisposable
 
     private sealed record Route(WebSocketHandler? Handler, WebSocketRouteOptions? Options, Func<HttpRequestHead, ValueTask<HttpReply>>? Http);
 
+    /// <summary>A server with these settings (defaults when null); map routes, then call StartAsync.</summary>
     public WebSocketServer(WebSocketServerOptions? options = null)
     {
         _options = options ?? new WebSocketServerOptions();
     }
 
+    /// <summary>The settings the server was made with.</summary>
     public WebSocketServerOptions Options => _options;
 
     /// <summary>Where the server listens (with the real port when port 0 was asked for).</summary>
@@ -329,6 +331,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
 
     private void Log(string message) => _options.Log?.Invoke(message);
 
+    /// <summary>Stops the server (as StopAsync does) and frees its listener.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_listener is not null)
