@@ -34,6 +34,9 @@ internal static class ConnectCommand
           -n, --insecure               accept any TLS certificate (for self-signed test servers)
           --ca FILE                    also trust the certificate authorities in this PEM file
           --cert FILE [--key FILE]     present a client certificate (PEM with its key, or PFX)
+          --proxy URL                  tunnel through this HTTP proxy (http://[user:pass@]host:port);
+                                       without it, HTTP_PROXY / HTTPS_PROXY / NO_PROXY apply
+          --no-proxy                   connect directly, whatever the environment says
           --reconnect                  when the connection is lost (not closed with 1000),
                                        connect again with backoff; input waits meanwhile
           -l, --listen [HOST:]PORT     be the server instead (like wscat -l): accept WebSocket
@@ -65,8 +68,8 @@ internal static class ConnectCommand
         }
         var a = Arguments.Parse(args,
             ["subprotocol", "header", "origin", "ping-interval", "binary-format", "max-message-size", "connect-timeout", "execute", "wait",
-             "binary-file", "ca", "cert", "key", "listen"],
-            ["insecure", "slash", "compress", "show-ping-pong", "one-message", "no-color", "reconnect"],
+             "binary-file", "ca", "cert", "key", "listen", "proxy"],
+            ["insecure", "slash", "compress", "show-ping-pong", "one-message", "no-color", "reconnect", "no-proxy"],
             new Dictionary<string, string>
             {
                 ["-s"] = "subprotocol", ["-H"] = "header", ["-o"] = "origin", ["-x"] = "execute", ["-w"] = "wait",
@@ -144,6 +147,16 @@ internal static class ConnectCommand
                 throw new UsageException("--ca and --insecure contradict each other");
             options.RemoteCertificateValidation = ClientTls.TrustAlso(ClientTls.LoadAuthorities(ca));
         }
+        if (a.Value("proxy") is { } proxy)
+        {
+            if (a.Flag("no-proxy"))
+                throw new UsageException("--proxy and --no-proxy contradict each other");
+            if (!Uri.TryCreate(proxy.Contains("://", StringComparison.Ordinal) ? proxy : "http://" + proxy, UriKind.Absolute, out var proxyUri)
+                || proxyUri.Scheme != "http")
+                throw new UsageException($"--proxy takes an http:// proxy URL like http://proxy:3128, not '{proxy}'");
+            options.Proxy = new System.Net.WebProxy(proxyUri);
+        }
+        options.UseProxy = !a.Flag("no-proxy");
         if (a.Value("key") is not null && a.Value("cert") is null)
             throw new UsageException("--key needs --cert");
         if (a.Value("cert") is { } cert)

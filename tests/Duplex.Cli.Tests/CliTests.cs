@@ -329,6 +329,27 @@ public class ProcessTests
         Assert.Equal(!noColor, output.Contains("\u001b[36mclosed: 1000", StringComparison.Ordinal));
     }
 
+    // The environment's proxy, as curl and HttpClient take it: HTTP_PROXY for ws://, NO_PROXY to skip it; --no-proxy ignores both.
+    [Theory]
+    [InlineData(new string[0], "", true)]
+    [InlineData(new string[0], "127.0.0.1", false)]
+    [InlineData(new[] { "--no-proxy" }, "", false)]
+    public async Task Connect_goes_through_the_proxy_the_environment_names(string[] flags, string noProxy, bool proxied)
+    {
+        await using var proxy = new ConnectProxy();
+        await using var server = await Loopback.StartEchoServerAsync();
+        var info = Duplex(["connect", server.Url().ToString(), "-x", "through", "-w", "0.5", .. flags]);
+        info.Environment["HTTP_PROXY"] = proxy.Uri.ToString();
+        info.Environment["NO_PROXY"] = noProxy;
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        string output = await process.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, process.ExitCode);
+        Assert.Contains("through", output, StringComparison.Ordinal);
+        Assert.Equal(proxied ? 1 : 0, proxy.Requests.Count);
+    }
+
     [Fact]
     public async Task Bad_arguments_print_no_stack_trace()
     {

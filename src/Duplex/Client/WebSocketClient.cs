@@ -13,10 +13,11 @@ namespace Duplex;
 public static class WebSocketClient
 {
     /// <summary>
-    /// Connects to a ws:// or wss:// URI and completes the handshake.
+    /// Connects to a ws:// or wss:// URI (through the proxy that <see cref="WebSocketClientOptions.Proxy"/>
+    /// or the environment names, if any) and completes the handshake.
     /// </summary>
     /// <exception cref="WebSocketHandshakeException">The server refused the upgrade or answered something else.</exception>
-    /// <exception cref="SocketException">The host could not be reached.</exception>
+    /// <exception cref="SocketException">The host (or the proxy) could not be reached.</exception>
     /// <exception cref="TimeoutException">The whole connect took longer than <see cref="WebSocketClientOptions.ConnectTimeout"/>.</exception>
     public static async Task<WebSocketConnection> ConnectAsync(Uri uri, WebSocketClientOptions? options = null,
         CancellationToken cancellationToken = default)
@@ -33,12 +34,16 @@ public static class WebSocketClient
         Stream? stream = null;
         try
         {
-            var socket = await ConnectSocketAsync(uri, timeout.Token).ConfigureAwait(false);
+            var proxy = ProxyTunnel.Choose(uri, options);
+            var socket = await ConnectSocketAsync(proxy ?? uri, timeout.Token).ConfigureAwait(false);
             var tcp = socket;
             // On the event loop where the server runs on it: reads complete on the loop thread.
             stream = options.UseEventLoop && EventLoop.IsSupported
                 ? EventLoop.Attach(socket)
                 : new NetworkStream(socket, ownsSocket: true);
+            if (proxy is not null)
+                await ProxyTunnel.OpenAsync(stream, uri, proxy, options.Proxy ?? System.Net.Http.HttpClient.DefaultProxy, options.HeadLimits,
+                    timeout.Token).ConfigureAwait(false);
             if (ClientHandshake.IsSecure(uri))
             {
                 var tls = new SslStream(stream, leaveInnerStreamOpen: false);

@@ -31,6 +31,18 @@ public sealed class WebSocketClientOptions : WebSocketOptions
     /// <summary>Certificates to present when the server asks for one.</summary>
     public X509CertificateCollection? ClientCertificates { get; set; }
 
+    /// <summary>
+    /// The HTTP proxy to tunnel through (HTTP CONNECT; credentials from its <c>Credentials</c> or
+    /// from the proxy URI's user:password are sent as Basic). Null (the default) uses the
+    /// system's proxy as <c>HttpClient</c> and <c>ClientWebSocket</c> do: on Linux and macOS the
+    /// <c>HTTP_PROXY</c> (for ws://), <c>HTTPS_PROXY</c> (for wss://), <c>ALL_PROXY</c> and
+    /// <c>NO_PROXY</c> environment variables. Only http:// proxies are supported.
+    /// </summary>
+    public System.Net.IWebProxy? Proxy { get; set; }
+
+    /// <summary>False connects directly, whatever <see cref="Proxy"/> and the environment say. Default true.</summary>
+    public bool UseProxy { get; set; } = true;
+
     /// <summary>Limits on the server's HTTP response head.</summary>
     public HttpHeadLimits HeadLimits { get; set; } = HttpHeadLimits.Default;
 }
