@@ -80,7 +80,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     /// Connects to Redis. Does not fail when Redis is down: the connection is retried with
     /// backoff meanwhile, and publishes fail as unavailable until it is up.
     /// </summary>
-    public static async Task<RedisHubEngine> ConnectAsync(RedisHubOptions options)
+    public static async Task<RedisHubEngine> ConnectAsync(RedisHubOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegative(options.HistorySize);
@@ -94,7 +94,20 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         config.ReconnectRetryPolicy = new ExponentialRetry(250, 5_000);
         config.ConnectTimeout = 3_000;
         config.AsyncTimeout = config.SyncTimeout = (int)options.CommandTimeout.TotalMilliseconds;
-        var redis = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        var connecting = ConnectionMultiplexer.ConnectAsync(config);
+        ConnectionMultiplexer redis;
+        try
+        {
+            redis = await connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Given up on: the connection it still makes is closed, not left retrying forever.
+            _ = connecting.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
+        }
         var engine = new RedisHubEngine(redis, options, nodeId);
         engine.Log(redis.IsConnected ? $"redis connected at {options.Configuration} as node {nodeId}" : $"redis at {options.Configuration} cannot be reached yet: retrying");
         return engine;

@@ -77,8 +77,12 @@ public sealed partial class WebSocketServer : IAsyncDisposable
     }
 
     /// <summary>Binds and starts accepting. Port 0 picks a free port (see <see cref="LocalEndPoint"/>).</summary>
-    public Task StartAsync(IPEndPoint endPoint)
+    /// <param name="endPoint">The address and port to listen on.</param>
+    /// <param name="cancellationToken">Checked before binding (binding itself does not wait).</param>
+    public Task StartAsync(IPEndPoint endPoint, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        cancellationToken.ThrowIfCancellationRequested();
         if (_listener is not null)
             throw new InvalidOperationException("The server is already started.");
         var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
