@@ -73,6 +73,7 @@ internal sealed class DuplexEndpoint(IServiceProvider services, WebSocketRouteOp
         }
         if (rejection is not null)
         {
+            Diagnostics.DuplexMeter.HandshakeFailed(rejection.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Logger.LogDebug("Refused {Remote} {Path}: {Status} {Message}", context.Connection.RemoteIpAddress, request.Path, rejection.StatusCode, rejection.Message);
             await RejectAsync(context, rejection, overHttp2).ConfigureAwait(false);
             return;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Reflection;
 using Duplex.Hub.Redis;
 using Duplex.Server;
+using Microsoft.Extensions.Logging;
 
 namespace Duplex.Cli;
 
@@ -45,7 +46,9 @@ internal static class ServeCommand
                                 delivery live there; --max-history does not apply: use Redis's maxmemory)
           --redis-password TEXT   Redis AUTH password
           --node-id ID            this node's name in Redis and the log (default: host-pid)
-          --quiet                 log nothing but errors
+          --log-level LEVEL       trace, debug, info (default), warn, error or none; info shows
+                                each connection's open and close, refusals and failed TLS handshakes
+          --quiet                 log nothing but errors (--log-level error)
         """;
 
     private static async Task<RedisHubEngine> ConnectRedisAsync(string at, Arguments a, Hub.HubOptions hubOptions, Action<string>? log)
@@ -124,7 +127,7 @@ internal static class ServeCommand
             ["host", "port", "tls-cert", "tls-key", "tls-password", "allow-origin", "max-message-size", "max-connections",
              "max-pending-handshakes", "max-pending-per-address", "send-timeout", "max-pending-send",
              "history-size", "history-minutes", "max-history", "max-channels", "auth-secret",
-             "redis", "redis-password", "node-id"],
+             "redis", "redis-password", "node-id", "log-level"],
             ["quiet", "no-compression"]);
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected argument '{a.Positional[0]}'");
@@ -135,8 +138,10 @@ internal static class ServeCommand
         if (a.Value("tls-cert") is { } pemCertificate && a.Value("tls-key") is null && !IsPfx(pemCertificate) && !HoldsPrivateKey(pemCertificate))
             throw new UsageException($"--tls-cert {pemCertificate} holds no private key: give its PEM key file with --tls-key (or use a .pfx)");
 
-        var log = console.Error;
-        bool quiet = a.Flag("quiet");
+        if (a.Flag("quiet") && a.Value("log-level") is not null)
+            throw new UsageException("--quiet and --log-level contradict each other");
+        var logLevel = a.Flag("quiet") ? LogLevel.Error : ConsoleLog.ParseLevel(a.Value("log-level") ?? "info");
+        var logger = new ConsoleLog(console.Error, logLevel);
         var options = new WebSocketServerOptions
         {
             MaxMessageSize = a.Bytes("max-message-size", 16L << 20, 1, 1L << 31),
@@ -146,7 +151,7 @@ internal static class ServeCommand
             SendTimeout = TimeSpan.FromSeconds(a.Seconds("send-timeout", 60, 0.1, 86_400)),
             MaxPendingSendBytes = a.Bytes("max-pending-send", 64L << 20, 1, 1L << 40),
             Compression = a.Flag("no-compression") ? null : PerMessageDeflateOptions.ForServer(),
-            Log = quiet ? null : line => log.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {line}"),
+            Logger = logger,
         };
         foreach (var origin in a.All("allow-origin"))
             options.AllowedOrigins.Add(origin);
@@ -178,7 +183,8 @@ internal static class ServeCommand
         }
         if (a.Value("redis") is null && (a.Value("redis-password") ?? a.Value("node-id")) is not null)
             throw new UsageException("--redis-password and --node-id need --redis");
-        await using var redis = a.Value("redis") is { } redisAt ? await ConnectRedisAsync(redisAt, a, hubOptions, options.Log) : null;
+        await using var redis = a.Value("redis") is { } redisAt ? await ConnectRedisAsync(redisAt, a, hubOptions,
+            logger.IsEnabled(LogLevel.Information) ? line => logger.LogInformation("{Line}", line) : null) : null;
         var hub = new Hub.MessageHub(hubOptions, redis);
         await using var server = new WebSocketServer(options);
         server.Map("/echo", Echo.Handler);
@@ -192,7 +198,8 @@ internal static class ServeCommand
         KeyValuePair<string, string>[] shared = [new("Access-Control-Allow-Origin", "*"), new("Cache-Control", "no-cache")];
         server.MapHttp("/duplex-hub.js", _ => ValueTask.FromResult(new HttpReply(200, hubScript, "text/javascript; charset=utf-8") { Headers = shared }));
         server.MapHttp("/duplex-hub.d.ts", _ => ValueTask.FromResult(new HttpReply(200, hubTypes, "text/plain; charset=utf-8") { Headers = shared }));
-        server.MapHttp("/metrics", _ => ValueTask.FromResult(new HttpReply(200, hub.FormatMetrics(server), "text/plain; version=0.0.4; charset=utf-8")));
+        using var meter = new MeterTotals(); // the "Duplex" meter's instruments, for /metrics
+        server.MapHttp("/metrics", _ => ValueTask.FromResult(new HttpReply(200, hub.FormatMetrics(server) + meter.Format(), "text/plain; version=0.0.4; charset=utf-8")));
         server.MapHttp("/healthz", _ => ValueTask.FromResult(new HttpReply(200, "ok\n")));
         try
         {

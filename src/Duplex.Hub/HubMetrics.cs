@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+
 namespace Duplex.Hub;
 
 /// <summary>Counters for /metrics.</summary>
@@ -27,6 +29,8 @@ public sealed class HubMetrics
     }
     internal void Published(int receivers, int bytes)
     {
+        if (Deliveries.Enabled)
+            Deliveries.Add(receivers);
         Interlocked.Add(ref _messagesOut, receivers);
         Interlocked.Add(ref _bytesOut, (long)receivers * bytes);
     }
@@ -35,5 +39,16 @@ public sealed class HubMetrics
         Interlocked.Increment(ref _messagesOut);
         Interlocked.Add(ref _bytesOut, bytes);
     }
-    internal void Dropped() => Interlocked.Increment(ref _dropped);
+    internal void Dropped()
+    {
+        Interlocked.Increment(ref _dropped);
+        SlowConsumerCloses.Add(1);
+    }
+
+    // The same "Duplex" meter as the connections' (Duplex.Diagnostics.DuplexMeter): one name to collect.
+    private static readonly Meter Meter = new(Diagnostics.DuplexMeter.Name);
+    private static readonly Counter<long> Deliveries = Meter.CreateCounter<long>("duplex.hub.deliveries", "{message}",
+        "Channel messages handed to subscribers (one per subscriber).");
+    private static readonly Counter<long> SlowConsumerCloses = Meter.CreateCounter<long>("duplex.hub.slow_consumer_closes", "{connection}",
+        "Hub connections closed with 1013 for reading too slowly.");
 }

@@ -69,11 +69,19 @@ public class PackageTests
             await RunAsync(Repository.File("scripts", "pack.sh"), [feed], Repository.Root);
             string version = File.ReadAllText(Repository.File("Directory.Build.props")).Split("<Version>")[1].Split("</Version>")[0];
             Assert.True(File.Exists(Path.Combine(feed, $"Duplex.AspNetCore.{version}.nupkg")));
-            // Only the local feed, and a package cache of this test's own: nothing from the projects or an older pack.
+            // Duplex's packages from the fresh feed only, into a package cache of this test's own (so
+            // nothing comes from the projects or an older pack); their dependencies (the logging
+            // abstractions) from this machine's package cache, which the build filled: no network.
+            string machineCache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+                ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
             File.WriteAllText(Path.Combine(work.FullName, "nuget.config"), $"""
                 <configuration>
                   <config><add key="globalPackagesFolder" value="{Path.Combine(work.FullName, "packages")}" /></config>
-                  <packageSources><clear /><add key="local" value="{feed}" /></packageSources>
+                  <packageSources><clear /><add key="local" value="{feed}" /><add key="machine" value="{machineCache}" /></packageSources>
+                  <packageSourceMapping>
+                    <packageSource key="local"><package pattern="Duplex" /><package pattern="Duplex.*" /></packageSource>
+                    <packageSource key="machine"><package pattern="*" /></packageSource>
+                  </packageSourceMapping>
                 </configuration>
                 """);
             string console = await CreateAppAsync(work.FullName, "ConsoleApp", "Microsoft.NET.Sdk", "Duplex", version, ConsoleProgram);

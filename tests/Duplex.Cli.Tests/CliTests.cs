@@ -350,6 +350,45 @@ public class ProcessTests
         Assert.Equal(proxied ? 1 : 0, proxy.Requests.Count);
     }
 
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("warn", false)]
+    public async Task Serve_logs_with_timestamps_and_levels_and_metrics_count_what_the_meter_saw(string? level, bool infoShown)
+    {
+        using var process = Process.Start(level is null ? Duplex("serve", "--port", "0") : Duplex("serve", "--port", "0", "--log-level", level))!;
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        string url = "";
+        while (url == "" && await process.StandardError.ReadLineAsync() is { } line)
+            if (line.IndexOf("serving ", StringComparison.Ordinal) is int at and >= 0)
+                url = line[(at + 8)..].Split(' ')[0];
+        var reading = Task.Run(async () =>
+        {
+            while (await process.StandardError.ReadLineAsync() is { } line)
+                lines.Enqueue(line);
+        });
+        try
+        {
+            await using (var ws = await WebSocketClient.ConnectAsync(new Uri(url)))
+            {
+                await ws.SendTextAsync("count me");
+                await ws.ReceiveAsync();
+                await ws.CloseAsync(CloseStatus.NormalClosure);
+            }
+            using var http = new HttpClient();
+            string metrics = await http.GetStringAsync(new Uri(new Uri(url.Replace("ws://", "http://", StringComparison.Ordinal)), "/metrics"));
+            Assert.Contains("duplex_messages_received_total 1\n", metrics, StringComparison.Ordinal);
+            Assert.Contains("duplex_messages_sent_total 1\n", metrics, StringComparison.Ordinal);
+            Assert.Contains("duplex_connections_closed_total{duplex_role=\"server\",duplex_close_code=\"1000\"} 1\n", metrics, StringComparison.Ordinal);
+            await Task.Delay(300);
+            bool sawOpen = lines.Any(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: open 127\.0\.0\.1:\d+ /echo$"));
+            Assert.True(sawOpen == infoShown, string.Join('\n', lines));
+        }
+        finally
+        {
+            process.Kill();
+        }
+    }
+
     [Fact]
     public async Task Bad_arguments_print_no_stack_trace()
     {

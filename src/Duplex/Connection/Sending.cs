@@ -76,6 +76,7 @@ public sealed partial class WebSocketConnection
         if (own)
             return SendAsync(message.Payload, message.Type, cancellationToken); // this connection's own context
         byte[] frame = shared is { } key ? message.CompressedFrame(key.Bits, key.Level, key.MemoryLevel) : message.PlainFrame;
+        Diagnostics.DuplexMeter.MessageSent(message.Payload.Length);
         return SendAsync(SendKind.FrameBytes, default, frame, cancellationToken);
     }
 
@@ -138,6 +139,10 @@ public sealed partial class WebSocketConnection
     // now) completes at once.
     private ValueTask SendAsync(SendKind kind, Opcode opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
+        if (kind is SendKind.Message or SendKind.LastFragment)
+            Diagnostics.DuplexMeter.MessageSent(payload.Length);
+        else if (kind == SendKind.Fragment)
+            Diagnostics.DuplexMeter.FragmentSent(payload.Length);
         if (WaitsForStreamedMessage(kind) || !_sendLock.TryEnter())
             return SendSlowAsync(kind, opcode, payload, cancellationToken);
         if (WaitsForStreamedMessage(kind))

@@ -67,6 +67,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
         if (!received.IsEmpty)
             _protocol.Received(received); // after the extension is on: these may be compressed frames
         _timers = ConnectionTimers.Add(this, options);
+        Diagnostics.DuplexMeter.ConnectionOpened(role);
     }
 
     internal WebSocketOptions Options { get; }
@@ -168,6 +169,8 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
                 switch (_protocol.Receive(mode))
                 {
                     case ProtocolEvent.Message:
+                        if (mode == ReceiveMode.Deliver)
+                            Diagnostics.DuplexMeter.MessageReceived(_protocol.Payload.Length);
                         return new WebSocketMessage((MessageType)_protocol.MessageOpcode, _protocol.Payload);
                     case ProtocolEvent.NeedMoreData:
                         try
@@ -423,6 +426,7 @@ public sealed partial class WebSocketConnection : IAsyncDisposable
     {
         if (!_protocol.End(status, reason))
             return;
+        Diagnostics.DuplexMeter.ConnectionClosed(Role, _protocol.CloseStatus ?? status);
         ConnectionTimers.Remove(_timers);
         _timers = null;
         try

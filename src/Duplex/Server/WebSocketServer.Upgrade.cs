@@ -2,8 +2,10 @@ using System.Buffers;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Duplex.Protocol;
 using Duplex.Protocol.Deflate;
+using Microsoft.Extensions.Logging;
 
 namespace Duplex.Server;
 
@@ -37,7 +39,18 @@ public sealed partial class WebSocketServer
         {
             var tls = new SslStream(stream, leaveInnerStreamOpen: false);
             stream = tls;
-            await tls.AuthenticateAsServerAsync(tlsOptions, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await tls.AuthenticateAsServerAsync(tlsOptions, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException)
+            {
+                // Scanners, plain-HTTP clients, untrusting browsers: worth a line, not a stack trace.
+                Diagnostics.DuplexMeter.HandshakeFailed("tls");
+                if (Logs(LogLevel.Information))
+                    Log(LogLevel.Information, $"tls handshake from {remote} failed: {e.Message}");
+                throw;
+            }
         }
         using var reader = new HttpHeadReader(_options.HeadLimits);
         HttpRequestHead? head;
@@ -52,6 +65,7 @@ public sealed partial class WebSocketServer
                 break;
             if (status == OperationStatus.InvalidData)
             {
+                Refused(remote, "(unparsed)", error.StatusCode, error.Message);
                 await RespondAsync(stream, error.StatusCode, error.Message).ConfigureAwait(false);
                 return (stream, null);
             }
@@ -59,6 +73,7 @@ public sealed partial class WebSocketServer
         {
             if (!_routes.TryGetValue(head!.Path, out var route))
             {
+                Diagnostics.DuplexMeter.HandshakeFailed("404");
                 await RespondAsync(stream, 404, $"no endpoint at {head.Path}").ConfigureAwait(false);
                 return (stream, null);
             }
@@ -69,26 +84,26 @@ public sealed partial class WebSocketServer
             }
             if (refusal is not null)
             {
-                Log($"refused {remote} {head.Path}: 503 {refusal}");
+                Refused(remote, head.Path, 503, refusal);
                 await RespondAsync(stream, 503, refusal).ConfigureAwait(false);
                 return (stream, null);
             }
             if (!ServerHandshake.TryValidate(head, out var request, out var rejection))
             {
-                Log($"refused {remote} {head.Path}: {rejection!.StatusCode} {rejection.Message}");
+                Refused(remote, head.Path, rejection!.StatusCode, rejection.Message);
                 await RespondAsync(stream, rejection).ConfigureAwait(false);
                 return (stream, null);
             }
             if (!IsOriginAllowed(_options.AllowedOrigins, request!.Origin, head.Headers["Host"]))
             {
-                Log($"refused {remote} {head.Path}: origin {request.Origin} is not allowed");
+                Refused(remote, head.Path, 403, $"origin {request.Origin} is not allowed");
                 await RespondAsync(stream, 403, "origin not allowed").ConfigureAwait(false);
                 return (stream, null);
             }
             var context = new WebSocketRequest(request, remote, _options.Certificate is not null);
             if (route.Options?.Authorize is { } authorize && await authorize(context).ConfigureAwait(false) is { } denied)
             {
-                Log($"refused {remote} {head.Path}: {denied.StatusCode} {denied.Message}");
+                Refused(remote, head.Path, denied.StatusCode, denied.Message);
                 await RespondAsync(stream, denied).ConfigureAwait(false);
                 return (stream, null);
             }
@@ -104,6 +119,14 @@ public sealed partial class WebSocketServer
                 reader.Leftover, deflate, compression);
             return (stream, new UpgradeResult(connection, context, route.Handler!));
         }
+    }
+
+    // One refused upgrade: counted by its status, logged with the reason.
+    private void Refused(EndPoint? remote, string path, int status, string reason)
+    {
+        Diagnostics.DuplexMeter.HandshakeFailed(status switch { 400 => "400", 403 => "403", 404 => "404", 426 => "426", 431 => "431", 503 => "503", _ => status.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        if (Logs(LogLevel.Information))
+            Log(LogLevel.Information, $"refused {remote} {path}: {status} {reason}");
     }
 
     internal static string? ChooseSubProtocol(IReadOnlyList<string> offered, WebSocketRouteOptions? options)

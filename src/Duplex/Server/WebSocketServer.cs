@@ -8,6 +8,7 @@ using System.Security.Authentication;
 using Duplex.Protocol;
 using Duplex.Protocol.Deflate;
 using Duplex.Transport;
+using Microsoft.Extensions.Logging;
 
 namespace Duplex.Server;
 
@@ -113,7 +114,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
         {
             _acceptLoop = AcceptLoopAsync(listener);
         }
-        Log($"listening on {(_options.Certificate is null ? "ws" : "wss")}://{listener.LocalEndPoint}");
+        Log(LogLevel.Information, $"listening on {(_options.Certificate is null ? "ws" : "wss")}://{listener.LocalEndPoint}");
         return Task.CompletedTask;
     }
 
@@ -133,7 +134,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             catch (SocketException e)
             {
                 // Transient (a client reset before accept completed, out of descriptors): keep serving.
-                Log($"accept failed: {e.SocketErrorCode}");
+                Log(LogLevel.Warning, $"accept failed: {e.SocketErrorCode}");
                 await Task.Delay(10).ConfigureAwait(false);
                 continue;
             }
@@ -198,14 +199,21 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             handedOver = true;
             _ = RunConnectionAsync(upgrade.Connection, upgrade.Handler, upgrade.Context);
         }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            // Too slow with its TLS or its request (HandshakeTimeout): dropped.
+            Diagnostics.DuplexMeter.HandshakeFailed("timeout");
+            if (Logs(LogLevel.Debug))
+                Log(LogLevel.Debug, $"handshake from {remote} timed out");
+        }
         catch (Exception e) when (Transport.Transport.IsFailure(e) || e is OperationCanceledException)
         {
-            // The client went away or was too slow: nothing to answer.
+            // The client went away (or the server is stopping): nothing to answer.
         }
         catch (Exception e)
         {
             // A bug in an application callback (Authorize, SelectSubProtocol, an HTTP route): log it, drop the client.
-            Log($"connection from {remote} failed: {e.GetType().Name}: {e.Message}");
+            Log(LogLevel.Error, $"connection from {remote} failed: {e.GetType().Name}: {e.Message}", e);
         }
         finally
         {
@@ -233,10 +241,10 @@ public sealed partial class WebSocketServer : IAsyncDisposable
                 await connection.CloseAsync(CloseStatus.GoingAway, "server shutting down").ConfigureAwait(false);
                 return;
             }
-            if (_options.Log is not null)
+            if (Logs(LogLevel.Information))
             {
                 label = $"{request!.RemoteEndPoint} {request.Path}";
-                Log($"open {label}{(request.SubProtocol is null ? "" : $" ({request.SubProtocol})")}");
+                Log(LogLevel.Information, $"open {label}{(request.SubProtocol is null ? "" : $" ({request.SubProtocol})")}");
             }
             var running = StartHandler(handler!, connection, request!);
             request = null;
@@ -250,7 +258,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             // The handler threw: the client learns of it as 1011, the log says what.
             if (connection.State != ConnectionState.Closed)
             {
-                Log($"handler failed: {e.GetType().Name}: {e.Message}");
+                Log(LogLevel.Error, $"handler failed: {e.GetType().Name}: {e.Message}", e);
                 await CloseQuietlyAsync(connection, CloseStatus.InternalServerError, "internal error").ConfigureAwait(false);
             }
         }
@@ -262,7 +270,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
             await connection.DisposeAsync().ConfigureAwait(false);
             _connections.TryRemove(connection, out _);
             if (label is not null)
-                Log($"close {label} {(int?)connection.CloseStatus}{(string.IsNullOrEmpty(connection.CloseReason) ? "" : " " + connection.CloseReason)} after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+                Log(LogLevel.Information, $"close {label} {(int?)connection.CloseStatus}{(string.IsNullOrEmpty(connection.CloseReason) ? "" : " " + connection.CloseReason)} after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
             ConnectionEnded();
         }
     }
@@ -301,7 +309,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
         _listener?.Dispose();
         if (_acceptLoop is not null)
             await _acceptLoop.ConfigureAwait(false);
-        Log($"shutting down: closing {_connections.Count} connection(s)");
+        Log(LogLevel.Information, $"shutting down: closing {_connections.Count} connection(s)");
         var closing = new List<Task>();
         foreach (var connection in _connections.Keys)
             closing.Add(CloseQuietlyAsync(connection, CloseStatus.GoingAway, "server shutting down"));
@@ -317,7 +325,7 @@ public sealed partial class WebSocketServer : IAsyncDisposable
                 connection.Abort();
         }
         await Task.WhenAll(closing).ConfigureAwait(false);
-        Log("stopped");
+        Log(LogLevel.Information, "stopped");
     }
 
     private async Task CloseQuietlyAsync(WebSocketConnection connection, CloseStatus status, string reason)
@@ -333,7 +341,16 @@ public sealed partial class WebSocketServer : IAsyncDisposable
         }
     }
 
-    private void Log(string message) => _options.Log?.Invoke(message);
+    private bool Logs(LogLevel level) =>
+        (_options.Logger?.IsEnabled(level) ?? false) || (_options.Log is not null && level >= LogLevel.Information);
+
+    private void Log(LogLevel level, string message, Exception? exception = null)
+    {
+        if (_options.Logger is { } logger && logger.IsEnabled(level))
+            logger.Log(level, default, message, exception, static (text, _) => text);
+        if (level >= LogLevel.Information)
+            _options.Log?.Invoke(message);
+    }
 
     /// <summary>Stops the server (as StopAsync does) and frees its listener.</summary>
     public async ValueTask DisposeAsync()

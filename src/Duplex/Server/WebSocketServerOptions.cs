@@ -45,7 +45,16 @@ public sealed class WebSocketServerOptions : WebSocketOptions
     /// <summary>Limits on request heads; over them the client gets 431.</summary>
     public HttpHeadLimits HeadLimits { get; set; } = HttpHeadLimits.Default;
 
-    /// <summary>Receives one line per notable event (connections opened and closed, refusals, handler errors).</summary>
+    /// <summary>
+    /// Where the server logs, the .NET way (no provider is forced on you): Information for
+    /// listening and stopping, each connection's open and close, each refused handshake (with its
+    /// status) and each failed TLS handshake; Debug for handshakes that timed out; Warning for
+    /// failed accepts; Error for an application callback or handler that threw. Category
+    /// "Duplex.Server" is a good name for it.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; set; }
+
+    /// <summary>Receives the text of every Information-or-above event <see cref="Logger"/> would get, one line each (the simpler choice).</summary>
     public Action<string>? Log { get; set; }
 
     /// <summary>Loads a certificate from a PFX/PKCS#12 file, or from PEM certificate and key files.</summary>
