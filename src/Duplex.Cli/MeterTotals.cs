@@ -9,7 +9,7 @@ namespace Duplex.Cli;
 /// <summary>
 /// Sums what the "Duplex" meter measures, for `duplex serve`'s /metrics (Prometheus text):
 /// duplex.messages.sent becomes duplex_messages_sent_total, its tags become labels. The
-/// per-message instruments carry no tags, so counting one costs an interlocked add.
+/// per-message instruments are observed counters, read when /metrics is asked for.
 /// </summary>
 internal sealed class MeterTotals : IDisposable
 {
@@ -30,9 +30,18 @@ internal sealed class MeterTotals : IDisposable
             if (instrument.Meter.Name == DuplexMeter.Name)
                 listener.EnableMeasurementEvents(instrument, _totals.GetOrAdd(instrument, i => new Totals(i)));
         };
-        _listener.SetMeasurementEventCallback<long>(static (_, value, tags, state) =>
+        _listener.SetMeasurementEventCallback<long>(static (instrument, value, tags, state) =>
         {
             var totals = (Totals)state!;
+            if (instrument.IsObservable)
+            {
+                // An observed counter reports its running total, not an increment.
+                if (tags.IsEmpty)
+                    Volatile.Write(ref totals.Untagged, value);
+                else
+                    totals.Tagged[Labels(tags)] = value;
+                return;
+            }
             if (tags.IsEmpty)
             {
                 Interlocked.Add(ref totals.Untagged, value);
@@ -58,10 +67,12 @@ internal sealed class MeterTotals : IDisposable
     /// <summary>Every instrument of the meter, in the Prometheus text format.</summary>
     public string Format()
     {
+        _listener.RecordObservableInstruments();
+        _listener.RecordObservableInstruments();
         var text = new StringBuilder();
         foreach (var totals in _totals.Values.OrderBy(t => t.Instrument.Name, StringComparer.Ordinal))
         {
-            bool counter = totals.Instrument is Counter<long>;
+            bool counter = totals.Instrument is Counter<long> or ObservableCounter<long>;
             string name = totals.Instrument.Name.Replace('.', '_') + (counter ? "_total" : "");
             text.Append("# HELP ").Append(name).Append(' ').Append(totals.Instrument.Description).Append('\n');
             text.Append("# TYPE ").Append(name).Append(' ').Append(counter ? "counter" : "gauge").Append('\n');

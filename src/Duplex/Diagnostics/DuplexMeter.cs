@@ -7,7 +7,8 @@ namespace Duplex.Diagnostics;
 /// <summary>
 /// Duplex's metrics, as a <see cref="System.Diagnostics.Metrics.Meter"/> named "Duplex" that
 /// OpenTelemetry (<c>AddMeter("Duplex")</c>), <c>dotnet-counters</c> or a <see cref="MeterListener"/>
-/// can collect. Nothing is measured while nobody listens.
+/// can collect. The per-message counts are kept in one cell per thread (a plain add, a few
+/// nanoseconds) and summed when collected; everything else is measured only while someone listens.
 /// </summary>
 /// <remarks>
 /// Instruments: <c>duplex.connections.opened</c>, <c>duplex.connections.active</c> and
@@ -32,14 +33,16 @@ public static class DuplexMeter
         "WebSocket connections open now.");
     private static readonly Counter<long> Closed = Meter.CreateCounter<long>("duplex.connections.closed", "{connection}",
         "WebSocket connections ended, by close code (1006: without a close handshake).");
-    private static readonly Counter<long> MessagesIn = Meter.CreateCounter<long>("duplex.messages.received", "{message}",
-        "Data messages received.");
-    private static readonly Counter<long> MessagesOut = Meter.CreateCounter<long>("duplex.messages.sent", "{message}",
-        "Data messages sent.");
-    private static readonly Counter<long> BytesIn = Meter.CreateCounter<long>("duplex.bytes.received", "By",
-        "Payload bytes of the data messages received (after decompression).");
-    private static readonly Counter<long> BytesOut = Meter.CreateCounter<long>("duplex.bytes.sent", "By",
-        "Payload bytes of the data messages sent (before compression).");
+    // The per-message instruments are observed, not pushed: a message costs a plain add into its
+    // thread's own cell (see Traffic), and the sums are taken when a listener collects.
+    private static readonly ObservableCounter<long> MessagesIn = Meter.CreateObservableCounter("duplex.messages.received",
+        static () => Traffic.Sum(static c => c.MessagesIn), "{message}", "Data messages received.");
+    private static readonly ObservableCounter<long> MessagesOut = Meter.CreateObservableCounter("duplex.messages.sent",
+        static () => Traffic.Sum(static c => c.MessagesOut), "{message}", "Data messages sent.");
+    private static readonly ObservableCounter<long> BytesIn = Meter.CreateObservableCounter("duplex.bytes.received",
+        static () => Traffic.Sum(static c => c.BytesIn), "By", "Payload bytes of the data messages received (after decompression).");
+    private static readonly ObservableCounter<long> BytesOut = Meter.CreateObservableCounter("duplex.bytes.sent",
+        static () => Traffic.Sum(static c => c.BytesOut), "By", "Payload bytes of the data messages sent (before compression).");
     private static readonly Counter<long> HandshakeFailures = Meter.CreateCounter<long>("duplex.handshake.failures", "{handshake}",
         "Opening handshakes that failed, by reason: the HTTP status answered, tls or timeout.");
 
@@ -61,30 +64,76 @@ public static class DuplexMeter
             Closed.Add(1, RoleTag(role), new KeyValuePair<string, object?>("duplex.close.code", (int)status));
     }
 
-    // Per message: no tags, and nothing at all while nobody listens.
     internal static void MessageReceived(int bytes)
     {
-        if (MessagesIn.Enabled)
-        {
-            MessagesIn.Add(1);
-            BytesIn.Add(bytes);
-        }
+        var cell = Traffic.Mine();
+        Traffic.Add(cell, ref cell.MessagesIn, 1);
+        Traffic.Add(cell, ref cell.BytesIn, bytes);
     }
 
     internal static void MessageSent(int bytes)
     {
-        if (MessagesOut.Enabled)
-        {
-            MessagesOut.Add(1);
-            BytesOut.Add(bytes);
-        }
+        var cell = Traffic.Mine();
+        Traffic.Add(cell, ref cell.MessagesOut, 1);
+        Traffic.Add(cell, ref cell.BytesOut, bytes);
     }
 
     // A non-final piece of a streamed message: its bytes now, the message with its last piece.
     internal static void FragmentSent(int bytes)
     {
-        if (BytesOut.Enabled)
-            BytesOut.Add(bytes);
+        var cell = Traffic.Mine();
+        Traffic.Add(cell, ref cell.BytesOut, bytes);
+    }
+
+    /// <summary>
+    /// Message and byte counts in one cell per thread, so that counting takes no interlocked
+    /// instruction. Invariant: a cell that is not <see cref="Cell.Shared"/> is written only by the
+    /// thread that owns it (readers may see a count a moment late, never a torn one: 64-bit loads).
+    /// Bound: at most <see cref="MaxCells"/> cells; threads beyond that (a pool that keeps making
+    /// new ones) all count into the one shared cell, with interlocked adds.
+    /// </summary>
+    private static class Traffic
+    {
+        internal sealed class Cell(bool shared)
+        {
+            public readonly bool Shared = shared;
+            public long MessagesIn, BytesIn, MessagesOut, BytesOut;
+        }
+
+        private const int MaxCells = 256;
+        private static readonly Cell SharedCell = new(shared: true);
+        private static readonly List<Cell> Cells = [SharedCell]; // guarded by itself
+        [ThreadStatic] private static Cell? t_cell;
+
+        public static Cell Mine() => t_cell ?? Register();
+
+        public static void Add(Cell cell, ref long counter, long value)
+        {
+            if (cell.Shared)
+                Interlocked.Add(ref counter, value);
+            else
+                counter += value;
+        }
+
+        private static Cell Register()
+        {
+            lock (Cells)
+            {
+                var cell = Cells.Count < MaxCells ? new Cell(shared: false) : SharedCell;
+                if (!cell.Shared)
+                    Cells.Add(cell);
+                return t_cell = cell;
+            }
+        }
+
+        public static long Sum(Func<Cell, long> field)
+        {
+            long sum = 0;
+            lock (Cells)
+                foreach (var cell in Cells)
+                    sum += field(cell); // a plain 64-bit load: late at worst, never torn
+            return sum;
+        }
     }
 
     internal static void HandshakeFailed(string reason)
