@@ -41,6 +41,12 @@ for trx in "$results"/*/*.trx; do
 done
 
 echo
+# The names of failed tests, so a red run says which without scrolling back.
+for trx in "$results"/*/*.trx; do
+  [ -e "$trx" ] || continue
+  grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" \
+    | sed -n 's/.* testName="\([^"]*\)".*/  FAILED \1/p' | sed 's/&quot;/"/g; s/&amp;/\&/g'
+done
 printf "%b" "$summary"
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then

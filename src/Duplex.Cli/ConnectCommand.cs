@@ -145,7 +145,7 @@ internal static class ConnectCommand
         {
             if (a.Flag("insecure"))
                 throw new UsageException("--ca and --insecure contradict each other");
-            options.RemoteCertificateValidation = ClientTls.TrustAlso(ClientTls.LoadAuthorities(ca));
+            options.TrustedAuthorities = ClientTls.LoadAuthorities(ca);
         }
         if (a.Value("proxy") is { } proxy)
         {

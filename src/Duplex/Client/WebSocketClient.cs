@@ -52,8 +52,7 @@ public static class WebSocketClient
                 {
                     TargetHost = uri.IdnHost,
                     ClientCertificates = options.ClientCertificates,
-                    RemoteCertificateValidationCallback = options.RemoteCertificateValidation
-                        ?? (options.AllowUntrustedCertificate ? static (_, _, _, _) => true : null),
+                    RemoteCertificateValidationCallback = Client.CertificateTrust.CallbackFor(options),
                 }, timeout.Token).ConfigureAwait(false);
             }
             var connection = await HandshakeAsync(stream, tcp, uri, options, timeout.Token).ConfigureAwait(false);

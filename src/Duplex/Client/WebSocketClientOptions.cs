@@ -28,6 +28,13 @@ public sealed class WebSocketClientOptions : WebSocketOptions
     /// <summary>A custom check of the server's certificate (used instead of the system's when set).</summary>
     public RemoteCertificateValidationCallback? RemoteCertificateValidation { get; set; }
 
+    /// <summary>
+    /// Certificate authorities to trust besides the system's, for a server whose certificate a
+    /// private CA issued: its chain may end in one of these (the host name must still match).
+    /// Ignored when <see cref="RemoteCertificateValidation"/> is set.
+    /// </summary>
+    public X509Certificate2Collection? TrustedAuthorities { get; set; }
+
     /// <summary>Certificates to present when the server asks for one.</summary>
     public X509CertificateCollection? ClientCertificates { get; set; }
 

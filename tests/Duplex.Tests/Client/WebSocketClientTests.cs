@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Security.Cryptography.X509Certificates;
 using Duplex.Protocol;
 using Duplex.Testing;
 
@@ -111,6 +112,27 @@ public class WebSocketClientTests
         await using var ws = await WebSocketClient.ConnectAsync(uri, new WebSocketClientOptions { AllowUntrustedCertificate = true });
         await ws.SendTextAsync("secure");
         Assert.Equal("secure", (await ws.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
+        await ws.CloseAsync();
+        Assert.Equal(CloseStatus.NormalClosure, ws.CloseStatus);
+    }
+
+    [Fact]
+    public async Task A_server_certificate_from_a_trusted_private_authority_is_accepted_and_one_from_another_is_not()
+    {
+        // TrustedAuthorities adds to what the system trusts: the self-signed test certificate is
+        // its own authority here; an unrelated authority must not make it trusted.
+        var options = new Duplex.Server.WebSocketServerOptions { Certificate = TestCertificates.Localhost };
+        await using var server = await Loopback.StartEchoServerAsync(options);
+        var uri = server.Url(scheme: "wss");
+        using var localhostAuthority = X509CertificateLoader.LoadCertificate(TestCertificates.Localhost.RawData);
+        using var otherAuthority = TestCertificates.Create("other.test");
+
+        await Assert.ThrowsAsync<WebSocketHandshakeException>(() => WebSocketClient.ConnectAsync(uri,
+            new WebSocketClientOptions { TrustedAuthorities = [otherAuthority] }));
+        await using var ws = await WebSocketClient.ConnectAsync(uri,
+            new WebSocketClientOptions { TrustedAuthorities = [localhostAuthority] });
+        await ws.SendTextAsync("private ca");
+        Assert.Equal("private ca", (await ws.ReceiveAsync().AsTask().WaitAsync(Wait)).GetText());
         await ws.CloseAsync();
         Assert.Equal(CloseStatus.NormalClosure, ws.CloseStatus);
     }
