@@ -43,6 +43,11 @@ down() {
 }
 
 up() {
+  # redis-server and nginx come from Debian's packages: install them when they are missing.
+  if ! command -v redis-server >/dev/null || ! [ -x "$nginx_bin" ]; then
+    ./scripts/install-peers.sh
+    nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+  fi
   for tool in redis-server curl dotnet; do
     command -v "$tool" >/dev/null || { echo "cluster: $tool is not installed (scripts/install-peers.sh installs the peers)" >&2; exit 1; }
   done
