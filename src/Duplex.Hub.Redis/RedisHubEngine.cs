@@ -134,20 +134,20 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public async ValueTask<HubMessage> PublishAsync(string channel, ReadOnlyMemory<byte> data, string from)
+    public async ValueTask<HubMessage> PublishAsync(string channel, ReadOnlyMemory<byte> data, string from, CancellationToken cancellationToken = default)
     {
         var result = await RunAsync(RedisScripts.Publish, channel,
-            [InMemoryHubEngine.NewEpoch(), data, from, _options.HistorySize, AgeMs, PositionTtlMs, Name(channel, "events"), Sharded() ? "1" : "0"]).ConfigureAwait(false);
+            [InMemoryHubEngine.NewEpoch(), data, from, _options.HistorySize, AgeMs, PositionTtlMs, Name(channel, "events"), Sharded() ? "1" : "0"], cancellationToken).ConfigureAwait(false);
         var answer = (RedisResult[])result!;
         var time = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse((string)answer[2]!, CultureInfo.InvariantCulture));
         return HubMessage.CreateFramed(channel, (string)answer[0]!, (long)answer[1], data, from, time);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<HubPosition> SinceAsync(string channel, long since, string? epoch = null)
+    public async ValueTask<HubPosition> SinceAsync(string channel, long since, string? epoch = null, CancellationToken cancellationToken = default)
     {
         var result = await RunAsync(RedisScripts.Since, channel,
-            [InMemoryHubEngine.NewEpoch(), since, _options.HistorySize, AgeMs, PositionTtlMs, epoch ?? ""]).ConfigureAwait(false);
+            [InMemoryHubEngine.NewEpoch(), since, _options.HistorySize, AgeMs, PositionTtlMs, epoch ?? ""], cancellationToken).ConfigureAwait(false);
         var answer = (RedisResult[])result!;
         string current = (string)answer[0]!;
         long top = (long)answer[1];
@@ -164,13 +164,13 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public async ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before = long.MaxValue)
+    public async ValueTask<IReadOnlyList<HubMessage>> HistoryAsync(string channel, int limit, long before = long.MaxValue, CancellationToken cancellationToken = default)
     {
         limit = Math.Min(limit, _options.HistorySize);
         if (limit <= 0 || before <= 1)
             return [];
         string last = before == long.MaxValue ? "+" : $"{before - 1}-0";
-        var result = await RunAsync(RedisScripts.History, channel, [limit, last, AgeMs, _options.HistorySize]).ConfigureAwait(false);
+        var result = await RunAsync(RedisScripts.History, channel, [limit, last, AgeMs, _options.HistorySize], cancellationToken).ConfigureAwait(false);
         var answer = (RedisResult[])result!;
         if (answer.Length < 2)
             return [];
@@ -180,11 +180,13 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver) => SubscribeAsync(channel, new HubSubscriber { Deliver = deliver });
+    public ValueTask SubscribeAsync(string channel, Action<HubMessage> deliver, CancellationToken cancellationToken = default) =>
+        SubscribeAsync(channel, new HubSubscriber { Deliver = deliver }, cancellationToken);
 
     /// <inheritdoc/>
-    public async ValueTask SubscribeAsync(string channel, HubSubscriber subscriber)
+    public async ValueTask SubscribeAsync(string channel, HubSubscriber subscriber, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         Subscription subscription;
         lock (_subscriptions)
         {
@@ -198,18 +200,19 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         }
         try
         {
-            await subscription.Ready.ConfigureAwait(false);
+            await subscription.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            await ReleaseAsync(subscription).ConfigureAwait(false);
+            await ReleaseAsync(subscription).ConfigureAwait(false); // given up (or failed): this holder lets go
             throw;
         }
     }
 
     /// <inheritdoc/>
-    public ValueTask UnsubscribeAsync(string channel)
+    public ValueTask UnsubscribeAsync(string channel, CancellationToken cancellationToken = default)
     {
+        // Not cancelled: letting go of a channel is cleanup, and runs to its end.
         Subscription? subscription;
         lock (_subscriptions)
             _subscriptions.TryGetValue(channel, out subscription);
@@ -480,14 +483,24 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         subscription.Subscriber.Deliver(message);
     }
 
-    private Task<RedisResult> RunAsync(string script, string channel, RedisValue[] values) =>
-        RunAsync(script, [Name(channel, "meta"), Name(channel, "stream")], values);
+    private Task<RedisResult> RunAsync(string script, string channel, RedisValue[] values, CancellationToken cancellationToken = default) =>
+        RunAsync(script, [Name(channel, "meta"), Name(channel, "stream")], values, cancellationToken);
 
-    private async Task<RedisResult> RunAsync(string script, RedisKey[] keys, RedisValue[] values)
+    // A cancelled token stops the wait for Redis's answer; a script already sent still runs there.
+    private async Task<RedisResult> RunAsync(string script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
+        var answer = _db.ScriptEvaluateAsync(script, keys, values);
         try
         {
-            return await _db.ScriptEvaluateAsync(script, keys, values).ConfigureAwait(false);
+            return await (cancellationToken.CanBeCanceled ? answer.WaitAsync(cancellationToken) : answer).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!answer.IsCompleted)
+        {
+            // Given up on: its failure, if it fails, is nobody's to see.
+            _ = answer.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
         }
         catch (Exception e) when (IsRedisFailure(e))
         {
@@ -579,7 +592,7 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     bool IHubEngine.SharesPresence => true;
 
     /// <inheritdoc/>
-    public async ValueTask MemberJoinedAsync(string channel, HubMember member)
+    public async ValueTask MemberJoinedAsync(string channel, HubMember member, CancellationToken cancellationToken = default)
     {
         lock (_present)
         {
@@ -592,9 +605,9 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         {
             await RunPresenceAsync(RedisScripts.Present, channel,
                 [Name(channel, "events"), Sharded() ? "1" : "0", PresenceTtlMs, PresenceTtlMs * 2, member.Client, info,
-                 $"!+\n{_instance}\n{member.Client}\n{info}"]).ConfigureAwait(false);
+                 $"!+\n{_instance}\n{member.Client}\n{info}"], cancellationToken).ConfigureAwait(false);
         }
-        catch (HubEngineUnavailableException)
+        catch (Exception e) when (e is HubEngineUnavailableException or OperationCanceledException)
         {
             Forget(channel, member.Client); // the join fails: the member must not be kept alive
             throw;
@@ -611,17 +624,17 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public async ValueTask MemberLeftAsync(string channel, string client)
+    public async ValueTask MemberLeftAsync(string channel, string client, CancellationToken cancellationToken = default)
     {
         Forget(channel, client);
         await RunPresenceAsync(RedisScripts.Absent, channel,
-            [Name(channel, "events"), Sharded() ? "1" : "0", client, $"!-\n{_instance}\n{client}\n"]).ConfigureAwait(false);
+            [Name(channel, "events"), Sharded() ? "1" : "0", client, $"!-\n{_instance}\n{client}\n"], cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<IReadOnlyList<HubMember>> PresenceAsync(string channel)
+    public async ValueTask<IReadOnlyList<HubMember>> PresenceAsync(string channel, CancellationToken cancellationToken = default)
     {
-        var result = (RedisResult[])(await RunPresenceAsync(RedisScripts.Members, channel, [Name(channel, "events"), Sharded() ? "1" : "0"]).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await RunPresenceAsync(RedisScripts.Members, channel, [Name(channel, "events"), Sharded() ? "1" : "0"], cancellationToken).ConfigureAwait(false))!;
         var members = new List<HubMember>(result.Length / 2);
         for (int i = 0; i + 1 < result.Length; i += 2)
         {
@@ -664,8 +677,8 @@ public sealed class RedisHubEngine : IHubEngine, IAsyncDisposable
         }
     }
 
-    private Task<RedisResult> RunPresenceAsync(string script, string channel, RedisValue[] values) =>
-        RunAsync(script, [Name(channel, "members"), Name(channel, "alive")], values);
+    private Task<RedisResult> RunPresenceAsync(string script, string channel, RedisValue[] values, CancellationToken cancellationToken = default) =>
+        RunAsync(script, [Name(channel, "members"), Name(channel, "alive")], values, cancellationToken);
 
     // A presence payload: "!+" or "!-", then lines: engine instance, client, info. True when it
     // is one; the change is null when it came from this engine (the hub announced it already).

@@ -137,7 +137,8 @@ internal static class RedisScripts
         end
         local now = redis.call('TIME')
         local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[3])
-        local oldest = tonumber(redis.call('HGET', KEYS[1], 'top')) - tonumber(ARGV[4])
+        -- fewer messages than the history size: from the first (a negative stream id is an error)
+        local oldest = math.max(0, tonumber(redis.call('HGET', KEYS[1], 'top')) - tonumber(ARGV[4]))
         local entries = redis.call('XREVRANGE', KEYS[2], ARGV[2], string.format('%d-0', oldest + 1), 'COUNT', ARGV[1])
         local kept = {}
         for _, entry in ipairs(entries) do

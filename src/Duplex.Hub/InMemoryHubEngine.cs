@@ -90,11 +90,15 @@ public sealed class InMemoryHubEngine : IHubEngine
     /// <summary>Bytes of history kept now, over all channels.</summary>
     public long HistoryBytes => Interlocked.Read(ref _bytes);
 
-    ValueTask<HubMessage> IHubEngine.PublishAsync(string channel, ReadOnlyMemory<byte> data, string from) => new(Publish(channel, data, from));
+    // Synchronous: a token can only have been cancelled before the call.
+    ValueTask<HubMessage> IHubEngine.PublishAsync(string channel, ReadOnlyMemory<byte> data, string from, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<HubMessage>(cancellationToken) : new(Publish(channel, data, from));
 
-    ValueTask<HubPosition> IHubEngine.SinceAsync(string channel, long since, string? epoch) => new(Since(channel, since, epoch));
+    ValueTask<HubPosition> IHubEngine.SinceAsync(string channel, long since, string? epoch, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<HubPosition>(cancellationToken) : new(Since(channel, since, epoch));
 
-    ValueTask<IReadOnlyList<HubMessage>> IHubEngine.HistoryAsync(string channel, int limit, long before) => new(History(channel, limit, before));
+    ValueTask<IReadOnlyList<HubMessage>> IHubEngine.HistoryAsync(string channel, int limit, long before, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<IReadOnlyList<HubMessage>>(cancellationToken) : new(History(channel, limit, before));
 
     /// <summary>Appends a message with the channel's next offset.</summary>
     public HubMessage Publish(string channel, ReadOnlyMemory<byte> data, string from)

@@ -117,6 +117,27 @@ public abstract class RedisEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_cancelled_call_throws_and_a_publish_cancelled_before_it_is_sent_is_not_stored()
+    {
+        foreach (IHubEngine engine in new IHubEngine[] { await EngineAsync(historySize: 5), new InMemoryHubEngine(5, TimeSpan.FromMinutes(1)) })
+        {
+            var first = await engine.PublishAsync("cancel", "one"u8.ToArray(), "me");
+            using var cancelled = new CancellationTokenSource();
+            await cancelled.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await engine.PublishAsync("cancel", "two"u8.ToArray(), "me", cancelled.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await engine.SinceAsync("cancel", 0, null, cancelled.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await engine.HistoryAsync("cancel", 10, long.MaxValue, cancelled.Token));
+            if (engine.Delivers)
+            {
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await engine.SubscribeAsync("cancel", _ => { }, cancelled.Token));
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await engine.PresenceAsync("cancel", cancelled.Token));
+            }
+            var kept = await engine.HistoryAsync("cancel", 10);
+            Assert.Equal([first.Offset], kept.Select(m => m.Offset)); // "two" never reached the store
+        }
+    }
+
+    [Fact]
     public async Task Since_and_history_answer_as_the_in_memory_engine_does()
     {
         IHubEngine engine = await EngineAsync(historySize: 5);
@@ -137,6 +158,11 @@ public abstract class RedisEngineTests : IAsyncLifetime
         Assert.Equal([6L, 7], page.Select(m => m.Offset));
         Assert.Equal([4L, 5, 6, 7, 8], (await engine.HistoryAsync("c", 100)).Select(m => m.Offset));
         Assert.Empty(await engine.HistoryAsync("nothing", 10));
+
+        // A channel with fewer messages than the history size answers with all of them.
+        await engine.PublishAsync("short", "a"u8.ToArray(), "me");
+        await engine.PublishAsync("short", "b"u8.ToArray(), "me");
+        Assert.Equal([1L, 2], (await engine.HistoryAsync("short", 10)).Select(m => m.Offset));
 
         var fresh = await engine.SinceAsync("new", long.MaxValue);
         Assert.Equal(0, fresh.Latest);
