@@ -613,23 +613,85 @@ public class FanoutBenchTests
         var serve = new CliRun();
         var serving = serve.RunAsync(stop.Token, "serve", "--port", "0", "--quiet");
         string url = (await serve.WaitForServingAsync()).Replace("/echo", "/hub");
-        var (code, run) = await CliRun.RunAsync("", "bench", "fanout", url, "--subscribers", "20", "--duration", "1", "--json", "--quiet");
-        Assert.Equal(0, code);
-        var result = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]).RootElement;
-        Assert.Equal(20, result.GetProperty("subscribers").GetInt32());
-        long published = result.GetProperty("published").GetInt64();
-        Assert.True(published > 0);
-        // Every subscriber got every message (the publisher is not counted), but for the window
-        // of 32 still in flight and the one published just before the time was up.
-        long delivered = result.GetProperty("delivered").GetInt64();
-        Assert.True(delivered >= (published - 33) * 20, $"{delivered} delivered of {published} × 20: {run.Out} {run.Error}");
-        Assert.Equal(0, result.GetProperty("errors").GetInt64());
-        // Each delivery's latency, from the time stamp the publisher put in the data.
-        var latency = result.GetProperty("latencyMicroseconds");
-        Assert.InRange(latency.GetProperty("p50").GetDouble(), 0.1, 1_000_000);
-        Assert.True(latency.GetProperty("p99").GetDouble() >= latency.GetProperty("p50").GetDouble());
+        // Two runs on the server: each has a channel of its own, so the second starts clean.
+        foreach (int run in new[] { 1, 2 })
+        {
+            var (code, output) = await CliRun.RunAsync("", "bench", "fanout", url, "--subscribers", "20", "--duration", "1", "--json", "--quiet");
+            Assert.True(code == 0, output.Out + output.Error);
+            var result = System.Text.Json.JsonDocument.Parse(output.Out.Trim().Split('\n')[^1]).RootElement;
+            Assert.Equal(20, result.GetProperty("subscribers").GetInt32());
+            long published = result.GetProperty("published").GetInt64();
+            Assert.True(published > 0);
+            Assert.Equal(published, result.GetProperty("acknowledged").GetInt64());
+            // Every subscriber got every message, checked one by one after the drain; while
+            // measuring, the publisher is never more than its window (32) ahead of any of them.
+            Assert.Equal(0, result.GetProperty("lost").GetInt64());
+            Assert.Equal(0, result.GetProperty("gaps").GetInt64());
+            Assert.Equal(0, result.GetProperty("duplicates").GetInt64());
+            Assert.False(result.GetProperty("stalled").GetBoolean());
+            long delivered = result.GetProperty("delivered").GetInt64();
+            Assert.InRange(delivered, (published - 33) * 20, published * 20);
+            Assert.Equal(0, result.GetProperty("errors").GetInt64());
+            Assert.StartsWith("fanout-", result.GetProperty("channel").GetString(), StringComparison.Ordinal);
+            Assert.InRange(result.GetProperty("generatorCpuPercent").GetDouble(), 0.0, 100.0 * Environment.ProcessorCount + 50);
+            // Each delivery's latency, from the time stamp the publisher put in the data.
+            var latency = result.GetProperty("latencyMicroseconds");
+            Assert.InRange(latency.GetProperty("p50").GetDouble(), 0.1, 1_000_000);
+            Assert.True(latency.GetProperty("p99").GetDouble() >= latency.GetProperty("p50").GetDouble());
+        }
         stop.Cancel();
         await serving;
+    }
+}
+
+/// <summary>`duplex bench fanout`'s checks against a hub that loses and repeats messages.</summary>
+public class FanoutBenchCheckTests
+{
+    [Fact]
+    public async Task A_hub_that_skips_and_repeats_messages_is_caught_and_the_run_fails()
+    {
+        // A fake hub: it answers joins and publishes as Duplex's does, but one subscriber never
+        // gets offset 5 and gets offset 7 twice.
+        var members = new System.Collections.Concurrent.ConcurrentDictionary<WebSocketConnection, int>();
+        long offset = 0;
+        int joins = 0;
+        await using var server = new WebSocketServer(new WebSocketServerOptions { KeepAliveInterval = TimeSpan.Zero });
+        server.Map("/hub", async (ws, upgrade, stopping) =>
+        {
+            await foreach (var message in ws.ReadAllAsync(stopping))
+            {
+                string text = message.GetText();
+                if (text.Contains("\"type\":\"join\"", StringComparison.Ordinal))
+                {
+                    members[ws] = Interlocked.Increment(ref joins);
+                    await ws.SendTextAsync($"{{\"type\":\"ok\",\"id\":\"join\",\"channel\":\"c\",\"epoch\":\"e\",\"offset\":{Interlocked.Read(ref offset)}}}", stopping);
+                    continue;
+                }
+                var request = System.Text.Json.JsonDocument.Parse(text).RootElement;
+                long at = Interlocked.Increment(ref offset);
+                string data = request.GetProperty("data").GetString()!;
+                string @event = $"{{\"type\":\"message\",\"channel\":\"c\",\"epoch\":\"e\",\"offset\":{at},\"data\":\"{data}\",\"from\":\"p\",\"time\":\"2026-01-01T00:00:00Z\"}}";
+                await ws.SendTextAsync($"{{\"type\":\"ok\",\"id\":{request.GetProperty("id").GetInt64()},\"channel\":\"c\",\"epoch\":\"e\",\"offset\":{at}}}", stopping);
+                foreach (var (member, number) in members)
+                {
+                    if (number == 1 && at == 5)
+                        continue; // lost
+                    await member.SendTextAsync(@event, stopping);
+                    if (number == 1 && at == 7)
+                        await member.SendTextAsync(@event, stopping); // repeated
+                }
+            }
+            members.TryRemove(ws, out _);
+        });
+        await server.StartAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var (code, run) = await CliRun.RunAsync("", "bench", "fanout", server.Url("/hub").ToString(),
+            "--subscribers", "3", "--duration", "1", "--json", "--quiet");
+        Assert.Equal(1, code);
+        var result = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]).RootElement;
+        Assert.True(result.GetProperty("published").GetInt64() > 7, run.Out);
+        Assert.Equal(1, result.GetProperty("gaps").GetInt64());
+        Assert.Equal(1, result.GetProperty("lost").GetInt64());
+        Assert.Equal(1, result.GetProperty("duplicates").GetInt64());
     }
 }
 

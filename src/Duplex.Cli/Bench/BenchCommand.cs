@@ -22,7 +22,10 @@ internal static class BenchCommand
                      such as compiling code are not counted per connection)
                      --compress (offer permessage-deflate and exchange one compressed message each)
           fanout     a Duplex hub (ws://…/hub): subscribers join one channel, one publisher publishes
+                     and every subscriber checks its messages (none lost, skipped or repeated)
                      --subscribers N (10000)  --size BYTES (100)  --duration SECONDS (10)  --pid PID
+                     --channel NAME (a new one per run)  --window N (32: messages the publisher
+                     may be ahead of the slowest subscriber)
                      --publish-to URL (publish on another node of a scale-out: delivery through Redis)
           handshake  workers connect, upgrade and close cleanly, over and over
                      --parallel N (4)  --duration SECONDS (5)  --warmup SECONDS (1)
@@ -187,12 +190,16 @@ internal static class BenchCommand
 
     private static async Task<int> FanoutAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)
     {
-        int subscribers = a.Int("subscribers", 10_000, 1, 1_000_000);
         int? pid = a.Value("pid") is null ? null : a.Int("pid", 0, 1, int.MaxValue);
-        var result = await FanoutLoad.RunAsync(uri, subscribers, a.Int("size", 100, 0, 1 << 20),
-            TimeSpan.FromSeconds(a.Seconds("duration", 10, 0.1, 86_400)), pid,
-            progress is null ? null : (seconds, count) => progress.Write(ProgressLine(seconds, count, "deliveries/s")), stop,
+        // A channel of its own unless told: an earlier run's history and members are not this run's.
+        string channel = a.Value("channel") ?? $"fanout-{Guid.NewGuid().ToString("N")[..8]}";
+        if (channel.Length is 0 or > 64 || !channel.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' or '/'))
+            throw new UsageException($"--channel: '{channel}' is not a hub channel name (1-64 letters, digits, '-', '_', '.', ':' or '/')");
+        var settings = new FanoutSettings(uri, a.Int("subscribers", 10_000, 1, 1_000_000), a.Int("size", 100, 0, 1 << 20),
+            TimeSpan.FromSeconds(a.Seconds("duration", 10, 0.1, 86_400)), channel, a.Int("window", 32, 1, 1_000_000), pid,
             a.Value("publish-to") is { } other ? ParseUrl(other, "--publish-to") : null);
+        var result = await FanoutLoad.RunAsync(settings,
+            progress is null ? null : (seconds, count) => progress.Write(ProgressLine(seconds, count, "deliveries/s")), stop);
         progress?.WriteLine();
         double rate = result.Delivered / result.Seconds;
         if (json)
@@ -201,11 +208,22 @@ internal static class BenchCommand
             {
                 w.WriteString("mode", "fanout");
                 w.WriteString("url", uri.ToString());
+                w.WriteString("channel", result.Channel);
                 w.WriteNumber("subscribers", result.Subscribers);
+                w.WriteNumber("window", settings.Window);
+                w.WriteNumber("seconds", result.Seconds);
                 w.WriteNumber("published", result.Published);
+                w.WriteNumber("acknowledged", result.Acknowledged);
+                w.WriteNumber("publishErrors", result.PublishErrors);
                 w.WriteNumber("delivered", result.Delivered);
                 w.WriteNumber("deliveriesPerSecond", Math.Round(rate, 1));
                 WriteLatency(w, result.Latency);
+                w.WriteNumber("lost", result.Lost);
+                w.WriteNumber("gaps", result.Gaps);
+                w.WriteNumber("duplicates", result.Duplicates);
+                w.WriteBoolean("stalled", result.Stalled);
+                w.WriteNumber("generatorCpuPercent", Math.Round(result.GeneratorCpuPercent, 1));
+                w.WriteNumber("generatorCores", Environment.ProcessorCount);
                 if (result.KiBPerSubscriber is double per)
                     w.WriteNumber("kibPerSubscriber", Math.Round(per, 2));
                 w.WriteNumber("closedByServer", result.Dropped);
@@ -215,16 +233,18 @@ internal static class BenchCommand
         else
         {
             var o = console.Out;
-            await o.WriteLineAsync($"fanout {uri}: {result.Subscribers:N0} subscribers, {result.Published:N0} messages published in {result.Seconds:0.#} s");
+            await o.WriteLineAsync($"fanout {uri} channel {result.Channel}: {result.Subscribers:N0} subscribers, {result.Published:N0} messages published in {result.Seconds:0.#} s ({result.Acknowledged:N0} acknowledged), window {settings.Window}");
             await o.WriteLineAsync($"  deliveries/s {rate,14:N0}");
             await o.WriteLineAsync($"  latency      {Latency(result.Latency)} (publisher to subscriber)");
+            await o.WriteLineAsync($"  checked      {result.Lost:N0} lost, {result.Gaps:N0} gaps, {result.Duplicates:N0} duplicates or out of order, {result.PublishErrors:N0} publishes refused{(result.Stalled ? "; STALLED: no delivery for 5 s with the window full" : "")}");
+            await o.WriteLineAsync($"  generator    {result.GeneratorCpuPercent,13:0}% of one core while publishing ({Environment.ProcessorCount} {(Environment.ProcessorCount == 1 ? "core" : "cores")} available to it){(result.GeneratorCpuPercent > 90 ? ": the generator may be the limit" : "")}");
             if (result.KiBPerSubscriber is double per)
                 await o.WriteLineAsync($"  server RSS   {result.RssBeforeKiB:N0} KiB -> {result.RssAfterKiB:N0} KiB: {per:0.00} KiB per subscriber");
             if (result.Dropped > 0)
-                await o.WriteLineAsync($"  closed by the server while measuring (too slow: 1013) {result.Dropped:N0} subscribers");
+                await o.WriteLineAsync($"  closed by the server (too slow: 1013, they would recover with since) {result.Dropped:N0} subscribers");
             await o.WriteLineAsync($"  errors       {result.Errors,14:N0}");
         }
-        return result.Delivered > 0 ? 0 : 1;
+        return result.Delivered > 0 && result.Clean ? 0 : 1;
     }
 
     private static async Task<int> SoakAsync(Uri uri, Arguments a, bool json, TextWriter? progress, CliConsole console, CancellationToken stop)

@@ -1,88 +1,123 @@
+using System.Buffers.Text;
 using System.Diagnostics;
 using System.Text;
 
 namespace Duplex.Cli.Bench;
 
-internal sealed record FanoutResult(int Subscribers, long Published, long Delivered, double Seconds, long Errors, long Dropped,
-    long? RssBeforeKiB, long? RssAfterKiB, Histogram Latency)
+internal sealed record FanoutSettings(Uri Uri, int Subscribers, int Size, TimeSpan Duration, string Channel, int Window,
+    int? ServerPid = null, Uri? PublishUri = null);
+
+/// <summary>
+/// What a fan-out run saw. <see cref="Delivered"/> counts the deliveries made while publishing
+/// (the rate's numerator); the checks cover every message each subscriber got from its join to
+/// the end of the drain: <see cref="Lost"/> acknowledged messages a connected subscriber never got,
+/// <see cref="Gaps"/> offsets skipped, <see cref="Duplicates"/> offsets seen twice or out of order.
+/// </summary>
+internal sealed record FanoutResult(string Channel, int Subscribers, long Published, long Acknowledged, long PublishErrors,
+    long Delivered, double Seconds, long Lost, long Gaps, long Duplicates, long Errors, long Dropped, bool Stalled,
+    double GeneratorCpuPercent, long? RssBeforeKiB, long? RssAfterKiB, Histogram Latency)
 {
     public double? KiBPerSubscriber => RssBeforeKiB is long b && RssAfterKiB is long a && Subscribers > 0 ? (a - b) / (double)Subscribers : null;
+
+    /// <summary>Nothing lost, skipped, repeated or refused, and publishing never stalled.</summary>
+    public bool Clean => Lost == 0 && Gaps == 0 && Duplicates == 0 && PublishErrors == 0 && !Stalled;
 }
 
 /// <summary>
-/// Fan-out through a Duplex hub: many subscribers join one channel, one publisher publishes, and
-/// every delivery is counted. The publisher keeps at most a window of messages ahead of the
-/// slowest delivery, so that the measure is of delivery, not of dropped slow consumers. Each
-/// message's data begins with the time it was sent (Stopwatch ticks, then '|'), so every
-/// delivery's latency, publisher to subscriber, is recorded.
+/// Fan-out through a Duplex hub: subscribers join one channel, one publisher publishes, and each
+/// subscriber checks what it gets: offsets one after another from its join's position, none
+/// twice, and at the end every acknowledged message. The publisher stays at most a window of
+/// messages ahead of the slowest subscriber still connected (a subscriber the server closes, 1013,
+/// stops counting), so what is measured is delivery, not a queue filling up. Each message's data
+/// begins with the time it was sent (Stopwatch ticks, then '|'): every delivery's latency,
+/// publisher to subscriber, is recorded. The generator's own CPU is reported, so a reader can
+/// see whether the generator was the limit.
 /// </summary>
 internal static class FanoutLoad
 {
-    private const string Join = "{\"type\":\"join\",\"channel\":\"fanout\",\"id\":\"join\"}";
+    // No progress for this long while the window is full: the run stops and says so.
+    private static readonly TimeSpan StallLimit = TimeSpan.FromSeconds(5);
 
-    public static async Task<FanoutResult> RunAsync(Uri uri, int subscribers, int size, TimeSpan duration, int? serverPid,
-        Action<double, long>? progress, CancellationToken stop, Uri? publishUri = null)
+    // One subscriber's view of the channel. Written only by its reader; read by the publisher
+    // loop and the summary through Volatile (a torn view only delays the window by a message).
+    private sealed class Subscriber
     {
-        string padding = new('x', Math.Max(0, size - 21)); // the time stamp and '|' take up to 21 of the size
-        byte[] Publish() => Encoding.UTF8.GetBytes($"{{\"type\":\"publish\",\"channel\":\"fanout\",\"data\":\"{Stopwatch.GetTimestamp()}|{padding}\"}}");
-        var latencies = new List<Histogram>();
-        long? before = serverPid is int p0 ? IdleLoad.ReadRssKiB(p0) : null;
-        long delivered = 0, errors = 0, dropped = 0;
+        public long JoinedAt = -1; // the channel's offset when the join was answered; -1 until then
+        public long Last;          // the highest offset received (starts at JoinedAt)
+        public long Received;      // distinct messages received
+        public long Gaps, Duplicates;
+        public bool Closed;        // by the server, or failed
+        public readonly Histogram Latency = new();
+    }
+
+    public static async Task<FanoutResult> RunAsync(FanoutSettings settings, Action<double, long>? progress, CancellationToken stop)
+    {
+        string channel = settings.Channel;
+        string join = $"{{\"type\":\"join\",\"channel\":\"{channel}\",\"id\":\"join\"}}";
+        string padding = new('x', Math.Max(0, settings.Size - 21)); // the time stamp and '|' take up to 21 of the size
+        long? before = settings.ServerPid is int p0 ? IdleLoad.ReadRssKiB(p0) : null;
+        long delivered = 0, errors = 0;
         long lastArrival = Stopwatch.GetTimestamp(); // of anything to any subscriber: the joins' presence events settle first
         bool measuring = false;
+        var subscribers = new List<Subscriber>();
         var readers = new List<Task>();
-        // Counted down by the readers as their join is answered: waited for without blocking a thread.
-        int toJoin = subscribers;
+        int toJoin = settings.Subscribers;
         var joinedAll = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void Joined()
         {
             if (Interlocked.Decrement(ref toJoin) == 0)
                 joinedAll.TrySetResult();
         }
-        var (connections, connectErrors, _) = await BenchClient.OpenAsync(uri, subscribers, async ws =>
+
+        var (connections, connectErrors, _) = await BenchClient.OpenAsync(settings.Uri, settings.Subscribers, async ws =>
         {
-            await ws.SendTextAsync(Join, stop);
+            var subscriber = new Subscriber();
+            lock (subscribers)
+                subscribers.Add(subscriber);
+            await ws.SendTextAsync(join, stop);
             lock (readers)
-                readers.Add(ReadAsync(ws));
+                readers.Add(ReadAsync(ws, subscriber));
         }, null, stop);
         errors += connectErrors;
         for (int i = 0; i < connectErrors; i++)
             Joined();
 
-        // Counts the channel's messages only (not the welcome, the join's answer or presence events).
-        async Task ReadAsync(WebSocketConnection ws)
+        async Task ReadAsync(WebSocketConnection ws, Subscriber me)
         {
-            bool joined = false;
-            var latency = new Histogram();
-            lock (latencies)
-                latencies.Add(latency);
             try
             {
                 while (true)
                 {
                     var message = await ws.ReceiveAsync(stop);
                     if (message.IsClose)
-                    {
-                        if (Volatile.Read(ref measuring))
-                            Interlocked.Increment(ref dropped); // the server closed it (1013: too slow)
                         break;
-                    }
                     Volatile.Write(ref lastArrival, Stopwatch.GetTimestamp());
                     var payload = message.Payload.Span;
-                    if (!joined)
+                    if (me.JoinedAt < 0)
                     {
-                        if (payload.IndexOf("\"id\":\"join\""u8) >= 0)
+                        if (payload.StartsWith("{\"type\":\"ok\""u8) && payload.IndexOf("\"id\":\"join\""u8) >= 0 && Offset(payload) is long at)
                         {
-                            joined = true;
+                            me.Last = at;
+                            Volatile.Write(ref me.JoinedAt, at);
                             Joined();
                         }
+                        continue; // the welcome, and presence events before the answer
+                    }
+                    if (!payload.StartsWith("{\"type\":\"message\""u8) || Offset(payload) is not long offset)
+                        continue; // presence events
+                    if (offset <= me.Last)
+                    {
+                        me.Duplicates++;
                         continue;
                     }
-                    if (payload.StartsWith("{\"type\":\"message\""u8) && Volatile.Read(ref measuring))
+                    me.Gaps += offset - me.Last - 1;
+                    Volatile.Write(ref me.Last, offset);
+                    Volatile.Write(ref me.Received, me.Received + 1);
+                    if (Volatile.Read(ref measuring))
                     {
                         Interlocked.Increment(ref delivered);
                         if (SentAt(payload) is long sent)
-                            latency.Record((long)((Stopwatch.GetTimestamp() - sent) * (1e9 / Stopwatch.Frequency)));
+                            me.Latency.Record((long)((Stopwatch.GetTimestamp() - sent) * (1e9 / Stopwatch.Frequency)));
                     }
                 }
             }
@@ -91,7 +126,8 @@ internal static class FanoutLoad
             }
             finally
             {
-                if (!joined)
+                Volatile.Write(ref me.Closed, true);
+                if (me.JoinedAt < 0)
                 {
                     Interlocked.Increment(ref errors); // gone before it had joined
                     Joined();
@@ -100,45 +136,40 @@ internal static class FanoutLoad
         }
 
         // Every subscriber has its join answered, or the joins have had time to land.
-        await Task.WhenAny(joinedAll.Task, Task.Delay(TimeSpan.FromSeconds(5 + subscribers / 2000.0), stop));
+        await Task.WhenAny(joinedAll.Task, Task.Delay(TimeSpan.FromSeconds(5 + settings.Subscribers / 2000.0), stop));
         // A join is announced to every member (channels up to 1,000): publishing starts once those
         // events have stopped arriving, so what is measured is the publishes' fan-out.
         for (var quiet = Stopwatch.StartNew(); quiet.Elapsed < TimeSpan.FromSeconds(30)
              && Stopwatch.GetElapsedTime(Volatile.Read(ref lastArrival)) < TimeSpan.FromMilliseconds(500);)
             await Task.Delay(100, stop);
         await Task.Delay(500, stop);
-        long? after = serverPid is int p1 ? IdleLoad.ReadRssKiB(p1) : null;
-        int live = connections.Count(s => s is not null);
+        long? after = settings.ServerPid is int p1 ? IdleLoad.ReadRssKiB(p1) : null;
+        Subscriber[] joined;
+        lock (subscribers)
+            joined = [.. subscribers.Where(s => Volatile.Read(ref s.JoinedAt) >= 0)];
 
         // Another node's URL measures delivery between nodes (through the engine they share).
-        var publisher = await BenchClient.ConnectAsync(publishUri ?? uri, stop);
-        await publisher.SendTextAsync(Join, stop);
-        await Task.Delay(200, stop);
+        await using var publisher = await Publisher.StartAsync(settings.PublishUri ?? settings.Uri, join, stop);
         Volatile.Write(ref measuring, true);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
-        long published = 0;
-        const int window = 32;
-        long nextReport = 1000;
-        long lastProgress = 0, stalledSince = 0;
-        while (clock.Elapsed < duration && !stop.IsCancellationRequested)
+        long published = 0, nextReport = 1000, floor = publisher.StartOffset;
+        bool stalled = false;
+        while (clock.Elapsed < settings.Duration && !stop.IsCancellationRequested && !publisher.Failed)
         {
-            // Stay at most `window` messages ahead of what the subscribers have received, unless
-            // deliveries stall (a subscriber that is gone would otherwise hold everything up).
-            long now = Interlocked.Read(ref delivered);
-            if (now < (published - window) * live)
+            // At most `Window` messages ahead of the slowest subscriber still connected (the
+            // subscribers are scanned only when the last scan's floor is not far enough).
+            long needed = publisher.StartOffset + published - settings.Window;
+            if (floor < needed)
             {
-                if (now != lastProgress)
+                floor = await WaitForWindowAsync(joined, needed, stop);
+                if (floor < needed)
                 {
-                    lastProgress = now;
-                    stalledSince = clock.ElapsedMilliseconds;
-                }
-                if (clock.ElapsedMilliseconds - stalledSince < 1000)
-                {
-                    await Task.Delay(1, stop); // leave the core to the subscribers' reads
-                    continue;
+                    stalled = true;
+                    break;
                 }
             }
-            await publisher.SendTextAsync(Publish(), stop);
+            await publisher.PublishAsync(channel, padding, published, stop);
             published++;
             if (progress is not null && clock.ElapsedMilliseconds >= nextReport)
             {
@@ -147,22 +178,163 @@ internal static class FanoutLoad
             }
         }
         double seconds = clock.Elapsed.TotalSeconds;
+        double cpuPercent = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / seconds * 100;
         long total = Interlocked.Read(ref delivered);
         Volatile.Write(ref measuring, false);
-        // The publisher's answers are never read: drop it rather than wait for its close to drain them.
-        await BenchClient.CloseAsync(publisher);
+
+        // Drain: every acknowledged message reaches every subscriber still connected.
+        await publisher.WaitForAnswersAsync(published, TimeSpan.FromSeconds(10));
+        long lastOffset = publisher.LastOffset;
+        await WaitForWindowAsync(joined, lastOffset, stop, drain: true);
+        long lost = 0, gaps = 0, duplicates = 0, dropped = 0;
+        var latency = new Histogram();
+        foreach (var s in joined)
+        {
+            // A subscriber the server closed (too slow: 1013) would recover with `since`: not lost here, but counted.
+            if (Volatile.Read(ref s.Closed))
+                dropped++;
+            else
+                lost += Math.Max(0, lastOffset - Volatile.Read(ref s.Last)) + Volatile.Read(ref s.Gaps);
+            gaps += Volatile.Read(ref s.Gaps);
+            duplicates += Volatile.Read(ref s.Duplicates);
+        }
+
         await BenchClient.CloseAllAsync(connections);
         Task[] pending;
         lock (readers)
             pending = [.. readers];
         await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
-        var all = new Histogram();
-        lock (latencies)
+        foreach (var s in joined)
+            latency.Add(s.Latency);
+        return new FanoutResult(channel, joined.Length, published, publisher.Acknowledged, publisher.Errors, total, seconds,
+            lost, gaps, duplicates, Interlocked.Read(ref errors), dropped, stalled, cpuPercent, before, after, latency);
+    }
+
+    // Waits until every connected subscriber has reached `offset`, and returns the lowest offset
+    // they have reached: below `offset` when nothing moved for the limit (StallLimit; 2 s for the
+    // drain). With nobody connected, long.MaxValue.
+    private static async Task<long> WaitForWindowAsync(Subscriber[] subscribers, long offset, CancellationToken stop, bool drain = false)
+    {
+        long progressMark = -1;
+        var since = Stopwatch.StartNew();
+        while (true)
         {
-            foreach (var one in latencies)
-                all.Add(one);
+            long lowest = long.MaxValue, received = 0;
+            foreach (var s in subscribers)
+            {
+                if (!Volatile.Read(ref s.Closed))
+                    lowest = Math.Min(lowest, Volatile.Read(ref s.Last));
+                received += Volatile.Read(ref s.Received);
+            }
+            if (lowest >= offset)
+                return lowest;
+            if (received != progressMark)
+            {
+                progressMark = received;
+                since.Restart();
+            }
+            else if (since.Elapsed > (drain ? TimeSpan.FromSeconds(2) : StallLimit))
+            {
+                return lowest;
+            }
+            await Task.Delay(1, stop); // leave the core to the subscribers' reads
         }
-        return new FanoutResult(live, published, total, seconds, Interlocked.Read(ref errors), Interlocked.Read(ref dropped), before, after, all);
+    }
+
+    /// <summary>
+    /// The publishing connection: it must join to publish, so it also gets every message, which it
+    /// reads and drops (unread, the hub would close it as a slow consumer). Each publish carries
+    /// its number as id; the answers say which were stored and at which offset.
+    /// </summary>
+    private sealed class Publisher : IAsyncDisposable
+    {
+        private readonly WebSocketConnection _ws;
+        private readonly Task _reading;
+        private readonly TaskCompletionSource<long> _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private long _acknowledged, _errors, _lastOffset;
+        private volatile bool _failed;
+
+        private Publisher(WebSocketConnection ws, CancellationToken stop)
+        {
+            _ws = ws;
+            _reading = ReadAsync(stop);
+        }
+
+        public long StartOffset { get; private set; }
+        public long Acknowledged => Interlocked.Read(ref _acknowledged);
+        public long Errors => Interlocked.Read(ref _errors);
+        public long LastOffset => Interlocked.Read(ref _lastOffset);
+        public bool Failed => _failed;
+
+        public static async Task<Publisher> StartAsync(Uri uri, string join, CancellationToken stop)
+        {
+            var ws = await BenchClient.ConnectAsync(uri, stop);
+            var publisher = new Publisher(ws, stop);
+            await ws.SendTextAsync(join, stop);
+            publisher.StartOffset = await publisher._joined.Task.WaitAsync(TimeSpan.FromSeconds(30), stop);
+            Interlocked.Exchange(ref publisher._lastOffset, publisher.StartOffset);
+            return publisher;
+        }
+
+        public ValueTask PublishAsync(string channel, string padding, long number, CancellationToken stop) =>
+            _ws.SendTextAsync($"{{\"type\":\"publish\",\"channel\":\"{channel}\",\"id\":{number},\"data\":\"{Stopwatch.GetTimestamp()}|{padding}\"}}", stop);
+
+        public async Task WaitForAnswersAsync(long published, TimeSpan limit)
+        {
+            for (var clock = Stopwatch.StartNew(); Acknowledged + Errors < published && clock.Elapsed < limit && !_failed;)
+                await Task.Delay(5);
+        }
+
+        private async Task ReadAsync(CancellationToken stop)
+        {
+            try
+            {
+                while (true)
+                {
+                    var message = await _ws.ReceiveAsync(stop);
+                    if (message.IsClose)
+                        break;
+                    var payload = message.Payload.Span;
+                    if (payload.StartsWith("{\"type\":\"ok\""u8) && Offset(payload) is long offset)
+                    {
+                        if (payload.IndexOf("\"id\":\"join\""u8) >= 0)
+                        {
+                            _joined.TrySetResult(offset);
+                            continue;
+                        }
+                        Interlocked.Increment(ref _acknowledged);
+                        if (offset > Interlocked.Read(ref _lastOffset))
+                            Interlocked.Exchange(ref _lastOffset, offset);
+                    }
+                    else if (payload.StartsWith("{\"type\":\"error\""u8))
+                    {
+                        Interlocked.Increment(ref _errors);
+                        _joined.TrySetException(new IOException("the hub refused the publisher's join: " + Encoding.UTF8.GetString(payload)));
+                    }
+                }
+            }
+            catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
+            {
+            }
+            finally
+            {
+                _failed = true;
+                _joined.TrySetException(new IOException("the publisher's connection closed before its join was answered"));
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await BenchClient.CloseAsync(_ws);
+            await _reading.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    // The "offset": number of an ok or a message event.
+    private static long? Offset(ReadOnlySpan<byte> payload)
+    {
+        int at = payload.IndexOf("\"offset\":"u8);
+        return at >= 0 && Utf8Parser.TryParse(payload[(at + 9)..], out long offset, out _) ? offset : null;
     }
 
     // The send time at the start of a message event's data: "data":"<ticks>|…
@@ -173,6 +345,6 @@ internal static class FanoutLoad
             return null;
         var rest = payload[(at + 8)..];
         int bar = rest.IndexOf((byte)'|');
-        return bar > 0 && System.Buffers.Text.Utf8Parser.TryParse(rest[..bar], out long ticks, out int used) && used == bar ? ticks : null;
+        return bar > 0 && Utf8Parser.TryParse(rest[..bar], out long ticks, out int used) && used == bar ? ticks : null;
     }
 }
