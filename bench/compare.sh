@@ -2,7 +2,8 @@
 # Side by side: ASP.NET Core's built-in WebSockets (Kestrel + UseWebSockets, bench/KestrelEcho)
 # against `duplex serve`, on this machine, in one run. Both servers are pinned to core 0 and the
 # load generator (`duplex bench`) to core 1. Every scenario runs on both, alternating A B A B,
-# and the table gives the median of each and the ratio. Takes about five minutes.
+# and the table gives the median of each and the ratio; then Duplex's hub fan-out (1,000 and
+# 10,000 subscribers) against its own echo rate. Takes about ten minutes.
 #   bench/compare.sh [--rounds N] [--quick] [--hosted]
 #     --quick: shorter runs, for a smoke test
 #     --hosted: Duplex hosted by Kestrel (Duplex.AspNetCore's MapDuplex, bench/KestrelEcho --duplex)
@@ -72,7 +73,20 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-python3 - "$out" "$idle" "$label" <<'PY'
+# Hub fan-out (Duplex only: Kestrel has no hub): one publisher, 100-byte messages, subscribers
+# that check every offset. Compared with Duplex's own small-message echo rate from this run.
+fanout_sizes=""
+if [ "$hosted" = 0 ]; then
+  fanout_sizes="1000 $idle"
+  for round in $(seq 1 "$rounds"); do
+    for n in $fanout_sizes; do
+      echo "round $round: fan-out to $n subscribers" >&2
+      bench fanout "ws://127.0.0.1:$dport/hub" --subscribers "$n" --size 100 --duration "$seconds" --pid "$dpid" >>"$out/duplex.fanout$n" || true
+    done
+  done
+fi
+
+python3 - "$out" "$idle" "$label" "$fanout_sizes" <<'PY'
 import json, os, statistics, sys
 out, idle, label = sys.argv[1], sys.argv[2], sys.argv[3]
 def runs(server, scenario):
@@ -100,4 +114,22 @@ for name, unit, k, d, ratio, target in rows:
     print(f"| {name} | {fmt(k)} {unit} | {fmt(d)} {unit} | {ratio:.2f}x {better} | {target} |")
 print()
 print(f"median of each scenario's runs; idle measured with {idle} connections; server on core 0, load on core 1")
+sizes = sys.argv[4].split()
+if sizes:
+    echo = median("duplex", "small", lambda r: r["messagesPerSecond"])
+    print()
+    print("| hub fan-out, 100 B | deliveries/s | vs Duplex's echo msgs/s | latency p50 / p99 | server CPU per delivery | server CPU | generator CPU | lost, gaps, duplicates |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        rs = runs("duplex", f"fanout{n}")
+        if not rs:
+            print(f"| {int(n):,} subscribers | (no result) | | | | | | |")
+            continue
+        m = lambda get: statistics.median(get(r) for r in rs)
+        rate = m(lambda r: r["deliveriesPerSecond"])
+        faults = sum(r["lost"] + r["gaps"] + r["duplicates"] for r in rs)
+        print(f"| {int(n):,} subscribers | {rate:,.0f} | {rate / echo:.2f}x | {m(lambda r: r['latencyMicroseconds']['p50']) / 1000:,.1f} / {m(lambda r: r['latencyMicroseconds']['p99']) / 1000:,.1f} ms "
+              f"| {m(lambda r: r.get('serverCpuNanosecondsPerDelivery', 0)):,.0f} ns | {m(lambda r: r.get('serverCpuPercent', 0)):.0f}% | {m(lambda r: r['generatorCpuPercent']):.0f}% | {faults} |")
+    print()
+    print(f"median of {len(rs)} runs each; echo: {echo:,.0f} msgs/s (100 x 16 x 32 B, this run); a generator near 100% is the limit, not the server")
 PY

@@ -23,7 +23,8 @@ internal static class BenchCommand
                      --compress (offer permessage-deflate and exchange one compressed message each)
           fanout     a Duplex hub (ws://…/hub): subscribers join one channel, one publisher publishes
                      and every subscriber checks its messages (none lost, skipped or repeated)
-                     --subscribers N (10000)  --size BYTES (100)  --duration SECONDS (10)  --pid PID
+                     --subscribers N (10000)  --size BYTES (100)  --duration SECONDS (10)
+                     --pid PID (the server's: its RSS per subscriber, its CPU per delivery)
                      --channel NAME (a new one per run)  --window N (32: messages the publisher
                      may be ahead of the slowest subscriber)
                      --publish-to URL (publish on another node of a scale-out: delivery through Redis)
@@ -224,6 +225,12 @@ internal static class BenchCommand
                 w.WriteBoolean("stalled", result.Stalled);
                 w.WriteNumber("generatorCpuPercent", Math.Round(result.GeneratorCpuPercent, 1));
                 w.WriteNumber("generatorCores", Environment.ProcessorCount);
+                if (result.ServerCpuPercent is double server)
+                {
+                    w.WriteNumber("serverCpuPercent", Math.Round(server, 1));
+                    if (result.Delivered > 0)
+                        w.WriteNumber("serverCpuNanosecondsPerDelivery", Math.Round(server / 100 * result.Seconds / result.Delivered * 1e9, 1));
+                }
                 if (result.KiBPerSubscriber is double per)
                     w.WriteNumber("kibPerSubscriber", Math.Round(per, 2));
                 w.WriteNumber("closedByServer", result.Dropped);
@@ -238,6 +245,8 @@ internal static class BenchCommand
             await o.WriteLineAsync($"  latency      {Latency(result.Latency)} (publisher to subscriber)");
             await o.WriteLineAsync($"  checked      {result.Lost:N0} lost, {result.Gaps:N0} gaps, {result.Duplicates:N0} duplicates or out of order, {result.PublishErrors:N0} publishes refused{(result.Stalled ? "; STALLED: no delivery for 5 s with the window full" : "")}");
             await o.WriteLineAsync($"  generator    {result.GeneratorCpuPercent,13:0}% of one core while publishing ({Environment.ProcessorCount} {(Environment.ProcessorCount == 1 ? "core" : "cores")} available to it){(result.GeneratorCpuPercent > 90 ? ": the generator may be the limit" : "")}");
+            if (result.ServerCpuPercent is double server)
+                await o.WriteLineAsync($"  server       {server,13:0}% of one core while publishing{(result.Delivered > 0 ? $", {server / 100 * result.Seconds / result.Delivered * 1e9:N0} ns of CPU per delivery" : "")}");
             if (result.KiBPerSubscriber is double per)
                 await o.WriteLineAsync($"  server RSS   {result.RssBeforeKiB:N0} KiB -> {result.RssAfterKiB:N0} KiB: {per:0.00} KiB per subscriber");
             if (result.Dropped > 0)

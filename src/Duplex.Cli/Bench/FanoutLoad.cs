@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Diagnostics;
 using System.Text;
@@ -15,7 +16,7 @@ internal sealed record FanoutSettings(Uri Uri, int Subscribers, int Size, TimeSp
 /// </summary>
 internal sealed record FanoutResult(string Channel, int Subscribers, long Published, long Acknowledged, long PublishErrors,
     long Delivered, double Seconds, long Lost, long Gaps, long Duplicates, long Errors, long Dropped, bool Stalled,
-    double GeneratorCpuPercent, long? RssBeforeKiB, long? RssAfterKiB, Histogram Latency)
+    double GeneratorCpuPercent, double? ServerCpuPercent, long? RssBeforeKiB, long? RssAfterKiB, Histogram Latency)
 {
     public double? KiBPerSubscriber => RssBeforeKiB is long b && RssAfterKiB is long a && Subscribers > 0 ? (a - b) / (double)Subscribers : null;
 
@@ -35,6 +36,8 @@ internal sealed record FanoutResult(string Channel, int Subscribers, long Publis
 /// </summary>
 internal static class FanoutLoad
 {
+    private const int MaxFrame = 1 << 20;
+
     // No progress for this long while the window is full: the run stops and says so.
     private static readonly TimeSpan StallLimit = TimeSpan.FromSeconds(5);
 
@@ -45,9 +48,9 @@ internal static class FanoutLoad
         public long JoinedAt = -1; // the channel's offset when the join was answered; -1 until then
         public long Last;          // the highest offset received (starts at JoinedAt)
         public long Received;      // distinct messages received
+        public long Measured;      // messages received while the publisher was publishing
         public long Gaps, Duplicates;
         public bool Closed;        // by the server, or failed
-        public readonly Histogram Latency = new();
     }
 
     public static async Task<FanoutResult> RunAsync(FanoutSettings settings, Action<double, long>? progress, CancellationToken stop)
@@ -56,7 +59,9 @@ internal static class FanoutLoad
         string join = $"{{\"type\":\"join\",\"channel\":\"{channel}\",\"id\":\"join\"}}";
         string padding = new('x', Math.Max(0, settings.Size - 21)); // the time stamp and '|' take up to 21 of the size
         long? before = settings.ServerPid is int p0 ? IdleLoad.ReadRssKiB(p0) : null;
-        long delivered = 0, errors = 0;
+        long errors = 0;
+        // One histogram per thread that reads (a histogram is 32 KiB: not one per subscriber).
+        using var latencies = new ThreadLocal<Histogram>(() => new Histogram(), trackAllValues: true);
         long lastArrival = Stopwatch.GetTimestamp(); // of anything to any subscriber: the joins' presence events settle first
         bool measuring = false;
         var subscribers = new List<Subscriber>();
@@ -69,59 +74,86 @@ internal static class FanoutLoad
                 joinedAll.TrySetResult();
         }
 
-        var (connections, connectErrors, _) = await BenchClient.OpenAsync(settings.Uri, settings.Subscribers, async ws =>
+        // Subscribers are bare sockets that parse frames in place: a generator that decodes
+        // each message with a full client costs about what the server spends delivering it.
+        var connections = new RawConnection?[settings.Subscribers];
+        int connectErrors = 0;
+        byte[] joinFrame = RawConnection.BuildFrame(Encoding.UTF8.GetBytes(join), 1);
+        using (var gate = new SemaphoreSlim(64)) // a burst of 10,000 SYNs would overflow the backlog
         {
-            var subscriber = new Subscriber();
-            lock (subscribers)
-                subscribers.Add(subscriber);
-            await ws.SendTextAsync(join, stop);
-            lock (readers)
-                readers.Add(ReadAsync(ws, subscriber));
-        }, null, stop);
+            await Task.WhenAll(Enumerable.Range(0, settings.Subscribers).Select(async i =>
+            {
+                await gate.WaitAsync(stop);
+                try
+                {
+                    var connection = await RawConnection.OpenAsync(settings.Uri, stop);
+                    connections[i] = connection;
+                    var subscriber = new Subscriber();
+                    lock (subscribers)
+                        subscribers.Add(subscriber);
+                    await connection.Stream.WriteAsync(joinFrame, stop);
+                    lock (readers)
+                        readers.Add(ReadAsync(connection, subscriber));
+                }
+                catch (Exception e) when (BenchClient.IsFailure(e))
+                {
+                    Interlocked.Increment(ref connectErrors);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+        }
         errors += connectErrors;
         for (int i = 0; i < connectErrors; i++)
             Joined();
 
-        async Task ReadAsync(WebSocketConnection ws, Subscriber me)
+        async Task ReadAsync(RawConnection connection, Subscriber me)
         {
+            var buffer = new byte[Math.Max(16 * 1024, settings.Size * 4 + 1024)];
+            int start = 0, filled = connection.Leftover.Length;
+            connection.Leftover.CopyTo(buffer, 0);
             try
             {
                 while (true)
                 {
-                    var message = await ws.ReceiveAsync(stop);
-                    if (message.IsClose)
+                    var result = Parse(buffer.AsSpan(start, filled - start), me);
+                    start += result.Consumed;
+                    if (result.Pong is { } pong)
+                        await connection.Stream.WriteAsync(pong, stop);
+                    if (result.Closed)
                         break;
-                    Volatile.Write(ref lastArrival, Stopwatch.GetTimestamp());
-                    var payload = message.Payload.Span;
-                    if (me.JoinedAt < 0)
+                    if (result.Messages > 0)
+                        Volatile.Write(ref lastArrival, Stopwatch.GetTimestamp());
+                    if (start == filled)
                     {
-                        if (payload.StartsWith("{\"type\":\"ok\""u8) && payload.IndexOf("\"id\":\"join\""u8) >= 0 && Offset(payload) is long at)
+                        start = filled = 0;
+                    }
+                    else if (filled == buffer.Length)
+                    {
+                        // A partial frame at the end: move it to the front, or grow for a frame larger than the buffer.
+                        int partial = filled - start;
+                        if (start == 0)
                         {
-                            me.Last = at;
-                            Volatile.Write(ref me.JoinedAt, at);
-                            Joined();
+                            if (buffer.Length >= MaxFrame)
+                                throw new IOException("a frame from the hub is over 1 MiB");
+                            Array.Resize(ref buffer, Math.Min(MaxFrame, buffer.Length * 2));
                         }
-                        continue; // the welcome, and presence events before the answer
+                        else
+                        {
+                            buffer.AsSpan(start, partial).CopyTo(buffer);
+                            start = 0;
+                            filled = partial;
+                        }
                     }
-                    if (!payload.StartsWith("{\"type\":\"message\""u8) || Offset(payload) is not long offset)
-                        continue; // presence events
-                    if (offset <= me.Last)
-                    {
-                        me.Duplicates++;
-                        continue;
-                    }
-                    me.Gaps += offset - me.Last - 1;
-                    Volatile.Write(ref me.Last, offset);
-                    Volatile.Write(ref me.Received, me.Received + 1);
-                    if (Volatile.Read(ref measuring))
-                    {
-                        Interlocked.Increment(ref delivered);
-                        if (SentAt(payload) is long sent)
-                            me.Latency.Record((long)((Stopwatch.GetTimestamp() - sent) * (1e9 / Stopwatch.Frequency)));
-                    }
+                    int read = await connection.Stream.ReadAsync(buffer.AsMemory(filled), stop);
+                    if (read == 0)
+                        break;
+                    filled += read;
                 }
             }
-            catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException)
+            catch (Exception e) when (BenchClient.IsFailure(e) || e is OperationCanceledException or ObjectDisposedException)
             {
             }
             finally
@@ -132,6 +164,78 @@ internal static class FanoutLoad
                     Interlocked.Increment(ref errors); // gone before it had joined
                     Joined();
                 }
+            }
+        }
+
+        // Parses the whole frames at the start of `data` (server frames: not masked); returns what it consumed.
+        (int Consumed, int Messages, bool Closed, byte[]? Pong) Parse(ReadOnlySpan<byte> data, Subscriber me)
+        {
+            int at = 0, messages = 0;
+            byte[]? pong = null;
+            while (data.Length - at >= 2)
+            {
+                byte first = data[at], second = data[at + 1];
+                if ((second & 0x80) != 0)
+                    throw new IOException("the hub sent a masked frame");
+                int length7 = second & 0x7F;
+                int header = 2 + (length7 == 126 ? 2 : length7 == 127 ? 8 : 0);
+                if (data.Length - at < header)
+                    break;
+                long length = length7 == 126 ? BinaryPrimitives.ReadUInt16BigEndian(data[(at + 2)..])
+                    : length7 == 127 ? (long)BinaryPrimitives.ReadUInt64BigEndian(data[(at + 2)..]) : length7;
+                if (length > MaxFrame)
+                    throw new IOException("a frame from the hub is over 1 MiB");
+                if (data.Length - at - header < length)
+                    break;
+                var payload = data.Slice(at + header, (int)length);
+                at += header + (int)length;
+                switch (first & 0x0F)
+                {
+                    case 8:
+                        return (at, messages, true, pong);
+                    case 9:
+                        pong = RawConnection.BuildFrame(payload, 0xA);
+                        break;
+                    case 10:
+                        break;
+                    case 1 or 2 when (first & 0x80) != 0:
+                        OnMessage(payload, me);
+                        messages++;
+                        break;
+                    default:
+                        throw new IOException("the hub sent a fragmented message (its messages are single frames)");
+                }
+            }
+            return (at, messages, false, pong);
+        }
+
+        void OnMessage(ReadOnlySpan<byte> payload, Subscriber me)
+        {
+            if (me.JoinedAt < 0)
+            {
+                if (payload.StartsWith("{\"type\":\"ok\""u8) && payload.IndexOf("\"id\":\"join\""u8) >= 0 && Offset(payload) is long at)
+                {
+                    me.Last = at;
+                    Volatile.Write(ref me.JoinedAt, at);
+                    Joined();
+                }
+                return; // the welcome, and presence events before the answer
+            }
+            if (!payload.StartsWith("{\"type\":\"message\""u8) || Offset(payload) is not long offset)
+                return; // presence events
+            if (offset <= me.Last)
+            {
+                me.Duplicates++;
+                return;
+            }
+            me.Gaps += offset - me.Last - 1;
+            Volatile.Write(ref me.Last, offset);
+            Volatile.Write(ref me.Received, me.Received + 1);
+            if (Volatile.Read(ref measuring))
+            {
+                Volatile.Write(ref me.Measured, me.Measured + 1);
+                if (SentAt(payload) is long sent)
+                    latencies.Value!.Record((long)((Stopwatch.GetTimestamp() - sent) * (1e9 / Stopwatch.Frequency)));
             }
         }
 
@@ -152,6 +256,7 @@ internal static class FanoutLoad
         await using var publisher = await Publisher.StartAsync(settings.PublishUri ?? settings.Uri, join, stop);
         Volatile.Write(ref measuring, true);
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var serverCpu = settings.ServerPid is int p2 ? IdleLoad.ReadCpuTime(p2) : null;
         var clock = Stopwatch.StartNew();
         long published = 0, nextReport = 1000, floor = publisher.StartOffset;
         bool stalled = false;
@@ -173,14 +278,16 @@ internal static class FanoutLoad
             published++;
             if (progress is not null && clock.ElapsedMilliseconds >= nextReport)
             {
-                progress(clock.Elapsed.TotalSeconds, Interlocked.Read(ref delivered));
+                progress(clock.Elapsed.TotalSeconds, Measured(joined));
                 nextReport += 1000;
             }
         }
         double seconds = clock.Elapsed.TotalSeconds;
         double cpuPercent = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / seconds * 100;
-        long total = Interlocked.Read(ref delivered);
+        double? serverCpuPercent = settings.ServerPid is int p3 && serverCpu is { } s0 && IdleLoad.ReadCpuTime(p3) is { } s1
+            ? (s1 - s0).TotalSeconds / seconds * 100 : null;
         Volatile.Write(ref measuring, false);
+        long total = Measured(joined);
 
         // Drain: every acknowledged message reaches every subscriber still connected.
         await publisher.WaitForAnswersAsync(published, TimeSpan.FromSeconds(10));
@@ -199,15 +306,29 @@ internal static class FanoutLoad
             duplicates += Volatile.Read(ref s.Duplicates);
         }
 
-        await BenchClient.CloseAllAsync(connections);
+        // A clean close: our close frame, the server's answer (which ends each reader), then the socket.
+        foreach (var connection in connections)
+        {
+            if (connection is null)
+                continue;
+            try
+            {
+                await connection.Stream.WriteAsync(RawConnection.CloseFrame, stop);
+            }
+            catch (Exception e) when (BenchClient.IsFailure(e) || e is ObjectDisposedException)
+            {
+            }
+        }
         Task[] pending;
         lock (readers)
             pending = [.. readers];
         await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
-        foreach (var s in joined)
-            latency.Add(s.Latency);
+        foreach (var connection in connections)
+            connection?.Drop();
+        foreach (var one in latencies.Values)
+            latency.Add(one);
         return new FanoutResult(channel, joined.Length, published, publisher.Acknowledged, publisher.Errors, total, seconds,
-            lost, gaps, duplicates, Interlocked.Read(ref errors), dropped, stalled, cpuPercent, before, after, latency);
+            lost, gaps, duplicates, Interlocked.Read(ref errors), dropped, stalled, cpuPercent, serverCpuPercent, before, after, latency);
     }
 
     // Waits until every connected subscriber has reached `offset`, and returns the lowest offset
@@ -328,6 +449,14 @@ internal static class FanoutLoad
             await BenchClient.CloseAsync(_ws);
             await _reading.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
         }
+    }
+
+    private static long Measured(Subscriber[] subscribers)
+    {
+        long sum = 0;
+        foreach (var s in subscribers)
+            sum += Volatile.Read(ref s.Measured);
+        return sum;
     }
 
     // The "offset": number of an ok or a message event.

@@ -61,4 +61,25 @@ internal static class IdleLoad
         }
         return null;
     }
+
+    /// <summary>
+    /// The CPU time a process has used (user and system), from /proc/PID/stat (Linux; in clock
+    /// ticks of 10 ms, which is what the kernel counts in on every common configuration).
+    /// </summary>
+    public static TimeSpan? ReadCpuTime(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            // After the command name in parentheses (which may hold spaces): state is field 3, utime 14, stime 15.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            long ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture)
+                + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+            return TimeSpan.FromMilliseconds(ticks * 10);
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
 }

@@ -82,20 +82,39 @@ internal sealed class RawConnection : IAsyncDisposable
     /// <summary>A masked client frame of <paramref name="size"/> bytes (valid UTF-8 for text), with a fixed key: each copy is identical.</summary>
     public static byte[] BuildFrame(bool text, int size)
     {
-        int lengthBytes = size < 126 ? 0 : size <= ushort.MaxValue ? 2 : 8;
-        var frame = new byte[2 + lengthBytes + 4 + size];
-        frame[0] = (byte)(0x80 | (text ? 1 : 2));
-        frame[1] = (byte)(0x80 | (lengthBytes == 0 ? size : lengthBytes == 2 ? 126 : 127));
+        var payload = new byte[size];
+        for (int i = 0; i < size; i++)
+            payload[i] = (byte)('a' + i % 26);
+        return BuildFrame(payload, (byte)(text ? 1 : 2));
+    }
+
+    /// <summary>A masked client frame around <paramref name="payload"/> (a fixed key), for messages and pongs.</summary>
+    public static byte[] BuildFrame(ReadOnlySpan<byte> payload, byte opcode)
+    {
+        int lengthBytes = payload.Length < 126 ? 0 : payload.Length <= ushort.MaxValue ? 2 : 8;
+        var frame = new byte[2 + lengthBytes + 4 + payload.Length];
+        frame[0] = (byte)(0x80 | opcode);
+        frame[1] = (byte)(0x80 | (lengthBytes == 0 ? payload.Length : lengthBytes == 2 ? 126 : 127));
         if (lengthBytes == 2)
-            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), (ushort)size);
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), (ushort)payload.Length);
         else if (lengthBytes == 8)
-            BinaryPrimitives.WriteUInt64BigEndian(frame.AsSpan(2), (ulong)size);
+            BinaryPrimitives.WriteUInt64BigEndian(frame.AsSpan(2), (ulong)payload.Length);
         ReadOnlySpan<byte> mask = [0x5A, 0x3C, 0x9E, 0x17];
         int at = 2 + lengthBytes;
         mask.CopyTo(frame.AsSpan(at));
-        for (int i = 0; i < size; i++)
-            frame[at + 4 + i] = (byte)(('a' + i % 26) ^ mask[i % 4]);
+        for (int i = 0; i < payload.Length; i++)
+            frame[at + 4 + i] = (byte)(payload[i] ^ mask[i % 4]);
         return frame;
+    }
+
+    /// <summary>A close frame with 1000, masked with a zero key (the payload is the code as is).</summary>
+    public static ReadOnlyMemory<byte> CloseFrame { get; } = new byte[] { 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8 };
+
+    /// <summary>Lets go of the socket at once (for a connection whose own reader saw the close).</summary>
+    public void Drop()
+    {
+        Stream.Dispose();
+        _socket.Dispose();
     }
 
     /// <summary>Ends the run: a close frame (1000), the server's answer and FIN, then the socket.</summary>
@@ -103,8 +122,7 @@ internal sealed class RawConnection : IAsyncDisposable
     {
         try
         {
-            byte[] close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8]; // masked with a zero key: the payload is the code as is
-            await Stream.WriteAsync(close);
+            await Stream.WriteAsync(CloseFrame);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             var scratch = new byte[64 * 1024];
             while (await Stream.ReadAsync(scratch, timeout.Token) > 0)
