@@ -57,7 +57,7 @@ internal sealed partial class HubSession
         }
         finally
         {
-            lock (_queue)
+            lock (_outboxLock)
             {
                 _overflowed = true; // no more writes
                 _wake?.TrySetResult();

@@ -362,6 +362,12 @@ public sealed partial class MessageHub
 
     private void FanOut(Channel state, HubMessage message, PreparedMessage frame, ReadOnlySpan<HubSession> members)
     {
+        if (state.CatchingUp.Count == 0)
+        {
+            foreach (var member in members)
+                member.Send(frame);
+            return;
+        }
         foreach (var member in members)
         {
             if (state.CatchingUp.TryGetValue(member, out var catchUp))
