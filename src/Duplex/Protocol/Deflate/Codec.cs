@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 using static Duplex.Protocol.Deflate.ZLib;
 
 namespace Duplex.Protocol.Deflate;
@@ -12,7 +11,7 @@ namespace Duplex.Protocol.Deflate;
 /// </summary>
 internal sealed unsafe class Deflater : IDisposable
 {
-    private ZStream* _stream;
+    private NativeStream? _stream;
     private readonly bool _takeover;
 
     public Deflater(int windowBits, bool contextTakeover, int level = 6, int memLevel = 8)
@@ -20,13 +19,8 @@ internal sealed unsafe class Deflater : IDisposable
         if (windowBits is < 9 or > 15)
             throw new ArgumentOutOfRangeException(nameof(windowBits), "zlib's raw deflate takes 9 to 15 window bits.");
         _takeover = contextTakeover;
-        _stream = (ZStream*)NativeMemory.AllocZeroed((nuint)sizeof(ZStream));
-        if (DeflateInit(_stream, level, -windowBits, memLevel) != Ok)
-        {
-            NativeMemory.Free(_stream);
-            _stream = null;
-            throw new InvalidOperationException("zlib could not start a deflate stream.");
-        }
+        _stream = NativeStream.ForDeflate(level, windowBits, memLevel, resets: !contextTakeover)
+            ?? throw new InvalidOperationException("zlib could not start a deflate stream.");
     }
 
     /// <summary>
@@ -41,8 +35,8 @@ internal sealed unsafe class Deflater : IDisposable
         int written = 0;
         fixed (byte* source = input)
         {
-            _stream->NextIn = source;
-            _stream->AvailIn = (uint)input.Length;
+            _stream.NextIn = source;
+            _stream.AvailIn = (uint)input.Length;
             while (true)
             {
                 if (written == output.Length)
@@ -54,27 +48,27 @@ internal sealed unsafe class Deflater : IDisposable
                 }
                 fixed (byte* target = &output[written])
                 {
-                    _stream->NextOut = target;
-                    _stream->AvailOut = (uint)(output.Length - written);
-                    int status = deflate(_stream, SyncFlush);
-                    written = output.Length - (int)_stream->AvailOut;
+                    _stream.NextOut = target;
+                    _stream.AvailOut = (uint)(output.Length - written);
+                    int status = _stream.Run(SyncFlush);
+                    written = output.Length - (int)_stream.AvailOut;
                     if (status is not (Ok or BufError))
                         throw new InvalidOperationException($"zlib deflate failed ({status}).");
                 }
                 // Done when all input is taken and the flush fit (space was left over).
-                if (_stream->AvailIn == 0 && _stream->AvailOut != 0)
+                if (_stream.AvailIn == 0 && _stream.AvailOut != 0)
                     break;
             }
         }
-        _stream->NextIn = null;
-        _stream->NextOut = null;
+        _stream.NextIn = null;
+        _stream.NextOut = null;
         if (final)
         {
             // §7.2.1: remove the 00 00 FF FF that the sync flush ends with.
             if (written >= 4 && output.AsSpan(written - 4, 4).SequenceEqual(SyncTail))
                 written -= 4;
             if (!_takeover)
-                deflateReset(_stream);
+                _stream.Reset();
         }
         return (output, written);
     }
@@ -83,10 +77,7 @@ internal sealed unsafe class Deflater : IDisposable
 
     public void Dispose()
     {
-        if (_stream is null)
-            return;
-        deflateEnd(_stream);
-        NativeMemory.Free(_stream);
+        _stream?.Dispose();
         _stream = null;
     }
 }
@@ -98,7 +89,7 @@ internal sealed unsafe class Deflater : IDisposable
 /// </summary>
 internal sealed unsafe class Inflater : IDisposable
 {
-    private ZStream* _stream;
+    private NativeStream? _stream;
     private readonly bool _takeover;
 
     public Inflater(int windowBits, bool contextTakeover)
@@ -106,13 +97,8 @@ internal sealed unsafe class Inflater : IDisposable
         if (windowBits is < 8 or > 15)
             throw new ArgumentOutOfRangeException(nameof(windowBits));
         _takeover = contextTakeover;
-        _stream = (ZStream*)NativeMemory.AllocZeroed((nuint)sizeof(ZStream));
-        if (InflateInit(_stream, -windowBits) != Ok)
-        {
-            NativeMemory.Free(_stream);
-            _stream = null;
-            throw new InvalidOperationException("zlib could not start an inflate stream.");
-        }
+        _stream = NativeStream.ForInflate(windowBits)
+            ?? throw new InvalidOperationException("zlib could not start an inflate stream.");
     }
 
     /// <summary>
@@ -127,16 +113,17 @@ internal sealed unsafe class Inflater : IDisposable
         if (status == InflateStatus.Ok)
             status = Inflate(Deflater.SyncTail, limit, ref buffer, ref length);
         if (status == InflateStatus.Ok && !_takeover)
-            inflateReset(_stream);
+            _stream.Reset();
         return status;
     }
 
     private InflateStatus Inflate(ReadOnlySpan<byte> input, long limit, ref byte[] buffer, ref int length)
     {
+        var stream = _stream!;
         fixed (byte* source = input)
         {
-            _stream->NextIn = source;
-            _stream->AvailIn = (uint)input.Length;
+            stream.NextIn = source;
+            stream.AvailIn = (uint)input.Length;
             try
             {
                 while (true)
@@ -152,10 +139,10 @@ internal sealed unsafe class Inflater : IDisposable
                     }
                     fixed (byte* target = &buffer[length])
                     {
-                        _stream->NextOut = target;
-                        _stream->AvailOut = (uint)(buffer.Length - length);
-                        int status = inflate(_stream, SyncFlush);
-                        length = buffer.Length - (int)_stream->AvailOut;
+                        stream.NextOut = target;
+                        stream.AvailOut = (uint)(buffer.Length - length);
+                        int status = stream.Run(SyncFlush);
+                        length = buffer.Length - (int)stream.AvailOut;
                         if (length > limit)
                             return InflateStatus.TooBig;
                         if (status is DataError or NeedDict or < BufError)
@@ -163,32 +150,29 @@ internal sealed unsafe class Inflater : IDisposable
                         if (status == StreamEnd)
                         {
                             // The sender ended a block with BFINAL set: start a fresh stream for what follows.
-                            inflateReset(_stream);
-                            if (_stream->AvailIn == 0)
+                            stream.Reset();
+                            if (stream.AvailIn == 0)
                                 return InflateStatus.Ok;
                             continue;
                         }
-                        if (status == BufError && _stream->AvailOut != 0)
+                        if (status == BufError && stream.AvailOut != 0)
                             return InflateStatus.Ok; // no progress possible: all input is used
                     }
-                    if (_stream->AvailIn == 0 && _stream->AvailOut != 0)
+                    if (stream.AvailIn == 0 && stream.AvailOut != 0)
                         return InflateStatus.Ok;
                 }
             }
             finally
             {
-                _stream->NextIn = null;
-                _stream->NextOut = null;
+                stream.NextIn = null;
+                stream.NextOut = null;
             }
         }
     }
 
     public void Dispose()
     {
-        if (_stream is null)
-            return;
-        inflateEnd(_stream);
-        NativeMemory.Free(_stream);
+        _stream?.Dispose();
         _stream = null;
     }
 }

@@ -53,6 +53,29 @@ public class CodecTests
     }
 
     [Fact]
+    public void The_runtimes_zlib_ng_answers_here_so_streams_that_never_reset_use_it()
+    {
+        // Context takeover deflaters and every inflater use the zlib-ng inside the .NET runtime;
+        // if its entry points or stream layout changed, the probe says so and this fails.
+        Assert.True(RuntimeZLib.IsAvailable);
+    }
+
+    [Theory]
+    [InlineData(9)]
+    [InlineData(15)]
+    public void Messages_compressed_with_context_takeover_inflate_as_one_stream_with_the_bcl(int bits)
+    {
+        // Each message with its 00 00 FF FF tail put back, one after another, is one DEFLATE
+        // stream: what a peer with context takeover inflates.
+        using var deflater = new Deflater(bits, contextTakeover: true);
+        var messages = Enumerable.Range(0, 30).Select(i => i % 7 == 0 ? new byte[20_000 + i] : Json(i)).ToList();
+        var stream = new List<byte>();
+        foreach (var message in messages)
+            stream.AddRange([.. Take(deflater.Compress(message)), .. Tail]);
+        Assert.Equal(messages.SelectMany(m => m).ToArray(), BclInflate([.. stream.Take(stream.Count - 4)]));
+    }
+
+    [Fact]
     public void Bcl_deflate_output_inflates_here()
     {
         var message = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("the quick brown fox ", 500)));
